@@ -1,0 +1,91 @@
+// Package cli wires oat's packages into the `oat` command line. All command
+// definitions live here; the logic they call lives in the other packages so
+// that other Go programs can use it without the CLI.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// env is what a command may touch of the outside world. Commands read it
+// instead of globals so that tests can run many of them in one process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// Main runs the oat command line with args (args[0] is the program name)
+// and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	app := newApp(e)
+	if err := app.Run(args); err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		fmt.Fprintf(stderr, "oat: %s\n", msg)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func newApp(e *env) *ucli.App {
+	app := &ucli.App{
+		Name:                 "oat",
+		Usage:                "offline activation toolkit: license requests, issuing and installing for isolated servers",
+		HideVersion:          true,
+		EnableBashCompletion: false,
+		Reader:               e.stdin,
+		Writer:               e.stdout,
+		ErrWriter:            e.stderr,
+		// Errors are printed once, by Main, as one line.
+		ExitErrHandler: func(*ucli.Context, error) {},
+		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+	}
+	app.Commands = append(app.Commands, keysCommand(e), showCommand(e))
+	return app
+}
+
+// usageError marks a mistake in how a command was called (exit code 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() + " (see --help)" }
+func (u usageError) Unwrap() error { return u.err }
+
+// usagef returns a usage error with a formatted message.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// requireArgs returns a usage error unless exactly n positional arguments were given.
+func requireArgs(c *ucli.Context, n int, what string) error {
+	if c.NArg() != n {
+		return usagef("%s: want %s", c.Command.FullName(), what)
+	}
+	return nil
+}
+
+// noArgs returns a usage error if positional arguments were given.
+func noArgs(c *ucli.Context) error {
+	if c.NArg() != 0 {
+		return usagef("%s: unexpected argument %q", c.Command.FullName(), c.Args().First())
+	}
+	return nil
+}
+
+// subcommandUsage lets commands with subcommands reject unknown ones clearly.
+func subcommandUsage(c *ucli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("%s: unknown command %q", c.Command.FullName(), c.Args().First())
+	}
+	return ucli.ShowSubcommandHelp(c)
+}

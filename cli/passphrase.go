@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/oat-toolkit/oat/atomicfile"
+)
+
+// passphraseFlag is --passphrase-file, shared by every command that opens a key.
+var passphraseFlag = &ucli.StringFlag{
+	Name:  "passphrase-file",
+	Usage: "read the key passphrase from the first line of `FILE` (else $OAT_PASSPHRASE, else a prompt)",
+}
+
+// passphrase returns the key passphrase: from --passphrase-file, then from
+// $OAT_PASSPHRASE, then from a no-echo prompt when stdin is a terminal.
+// confirm asks twice at the prompt, for new keys.
+func (e *env) passphrase(c *ucli.Context, what string, confirm bool) ([]byte, error) {
+	if path := c.String("passphrase-file"); path != "" {
+		data, err := atomicfile.ReadCapped(path, 4096)
+		if err != nil {
+			return nil, fmt.Errorf("passphrase file %s: %w", path, err)
+		}
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			return nil, fmt.Errorf("passphrase file %s: the first line is empty", path)
+		}
+		return line, nil
+	}
+	if p := e.getenv("OAT_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, errors.New("no passphrase: set OAT_PASSPHRASE, use --passphrase-file, or run on a terminal to be asked")
+	}
+	fmt.Fprintf(e.stderr, "Passphrase for %s: ", what)
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("the passphrase is empty")
+	}
+	if confirm {
+		fmt.Fprintf(e.stderr, "Repeat the passphrase: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if !bytes.Equal(p, again) {
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	return p, nil
+}

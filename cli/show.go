@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/keys"
+	"github.com/oat-toolkit/oat/release"
+	"github.com/oat-toolkit/oat/request"
+	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/signing"
+)
+
+func showCommand(e *env) *ucli.Command {
+	return &ucli.Command{
+		Name:      "show",
+		Usage:     "decode any oat file and, with --trust, verify it",
+		ArgsUsage: "FILE",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "trust", Usage: "verify the signature with the public key(s) in `PUB`"},
+			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *ucli.Context) error {
+			if err := requireArgs(c, 1, "one FILE"); err != nil {
+				return err
+			}
+			path := c.Args().First()
+			v, err := inspect(path, c.String("trust"))
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			v.print(e)
+			return nil
+		},
+	}
+}
+
+// fileView is what `oat show` reports about a file.
+type fileView struct {
+	File        string         `json:"file"`
+	Kind        string         `json:"kind"`
+	ContentType string         `json:"content_type"`
+	KeyID       string         `json:"key_id"`
+	Verified    bool           `json:"verified"`
+	VerifiedBy  string         `json:"verified_by,omitempty"`
+	Claims      map[string]any `json:"claims"`
+}
+
+func inspect(path, trustPath string) (*fileView, error) {
+	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("show %s: %w", path, err)
+	}
+	m, err := signing.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("show %s: %w", path, err)
+	}
+	v := &fileView{File: path, Kind: m.Kind.String(), ContentType: m.Kind.ContentType(), KeyID: m.KeyID.String()}
+
+	// Decode into the kind's own type first: that applies the strict rules
+	// (unknown claims, types) before anything is shown.
+	switch m.Kind {
+	case signing.Request:
+		if _, _, err := request.Parse(data); err != nil {
+			return nil, fmt.Errorf("show %s: %w", path, err)
+		}
+		// A request is always checked against the installation key it carries.
+		v.Verified, v.VerifiedBy = true, "installation key "+m.KeyID.String()+" (from the request's cnf claim)"
+	case signing.License:
+		err = signing.UnmarshalClaims(m.Payload, &response.License{})
+	case signing.Release:
+		err = signing.UnmarshalClaims(m.Payload, &release.Receipt{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("show %s: %w", path, err)
+	}
+	if trustPath != "" {
+		ts, err := keys.LoadTrustSet(trustPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.VerifyTrusted(ts); err != nil {
+			return nil, fmt.Errorf("show %s: %w", path, err)
+		}
+		v.Verified, v.VerifiedBy = true, "trusted key "+m.KeyID.String()+" from "+trustPath
+	}
+	var claims map[any]any
+	if err := signing.UnmarshalClaims(m.Payload, &claims); err != nil {
+		return nil, fmt.Errorf("show %s: %w", path, err)
+	}
+	v.Claims = readable(claims).(map[string]any)
+	return v, nil
+}
+
+// cwtNames names the CWT claim keys (RFC 8392, RFC 8747) for display.
+var cwtNames = map[int64]string{1: "iss", 2: "sub", 3: "aud", 4: "exp", 5: "nbf", 6: "iat", 7: "cti", 8: "cnf"}
+
+// readable turns decoded CBOR into JSON-friendly values: integer claim keys
+// get their CWT names, byte strings become hex.
+func readable(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			var name string
+			switch kk := k.(type) {
+			case int64:
+				if n, ok := cwtNames[kk]; ok {
+					name = n
+				} else {
+					name = fmt.Sprint(kk)
+				}
+			case uint64:
+				if n, ok := cwtNames[int64(kk)]; ok && kk < 100 {
+					name = n
+				} else {
+					name = fmt.Sprint(kk)
+				}
+			default:
+				name = fmt.Sprint(kk)
+			}
+			out[name] = readable(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = readable(x[i])
+		}
+		return out
+	case []byte:
+		return hex.EncodeToString(x)
+	}
+	return v
+}
+
+func (v *fileView) print(e *env) {
+	fmt.Fprintf(e.stdout, "file:      %s\n", v.File)
+	fmt.Fprintf(e.stdout, "kind:      %s (%s)\n", v.Kind, v.ContentType)
+	fmt.Fprintf(e.stdout, "key ID:    %s\n", v.KeyID)
+	if v.Verified {
+		fmt.Fprintf(e.stdout, "signature: verified with %s\n", v.VerifiedBy)
+	} else {
+		fmt.Fprintf(e.stdout, "signature: NOT verified (give --trust PUB to check it)\n")
+	}
+	fmt.Fprintln(e.stdout, "claims:")
+	printMap(e, v.Claims, "  ")
+}
+
+func printMap(e *env, m map[string]any, indent string) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		switch val := m[k].(type) {
+		case map[string]any:
+			fmt.Fprintf(e.stdout, "%s%s:\n", indent, k)
+			printMap(e, val, indent+"  ")
+		case []any:
+			fmt.Fprintf(e.stdout, "%s%s:\n", indent, k)
+			for _, item := range val {
+				if sub, ok := item.(map[string]any); ok {
+					fmt.Fprintf(e.stdout, "%s  -\n", indent)
+					printMap(e, sub, indent+"    ")
+				} else {
+					fmt.Fprintf(e.stdout, "%s  - %v\n", indent, item)
+				}
+			}
+		default:
+			fmt.Fprintf(e.stdout, "%s%s: %v%s\n", indent, k, val, timeNote(k, val))
+		}
+	}
+}
+
+// timeNote adds a readable date after the CWT time claims.
+func timeNote(name string, v any) string {
+	if !strings.Contains(" iat nbf exp ", " "+name+" ") {
+		return ""
+	}
+	var secs int64
+	switch n := v.(type) {
+	case uint64:
+		secs = int64(n)
+	case int64:
+		secs = n
+	default:
+		return ""
+	}
+	return " (" + time.Unix(secs, 0).UTC().Format(time.RFC3339) + ")"
+}
