@@ -26,7 +26,7 @@ type env struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	app := newApp(e)
-	if err := app.Run(args); err != nil {
+	if err := app.Run(interspersed(app, args)); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		fmt.Fprintf(stderr, "oat: %s\n", msg)
 		var ue usageError

@@ -100,7 +100,7 @@ func inspect(path, trustPath string) (*fileView, error) {
 	if err := signing.UnmarshalClaims(m.Payload, &claims); err != nil {
 		return nil, fmt.Errorf("show %s: %w", path, err)
 	}
-	v.Claims = readable(claims).(map[string]any)
+	v.Claims = readable(claims, true).(map[string]any)
 	return v, nil
 }
 
@@ -108,36 +108,23 @@ func inspect(path, trustPath string) (*fileView, error) {
 var cwtNames = map[int64]string{1: "iss", 2: "sub", 3: "aud", 4: "exp", 5: "nbf", 6: "iat", 7: "cti", 8: "cnf"}
 
 // readable turns decoded CBOR into JSON-friendly values: integer claim keys
-// get their CWT names, byte strings become hex.
-func readable(v any) any {
+// of the top-level map get their CWT names, byte strings become hex.
+func readable(v any, top bool) any {
 	switch x := v.(type) {
 	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			var name string
-			switch kk := k.(type) {
-			case int64:
-				if n, ok := cwtNames[kk]; ok {
-					name = n
-				} else {
-					name = fmt.Sprint(kk)
-				}
-			case uint64:
-				if n, ok := cwtNames[int64(kk)]; ok && kk < 100 {
-					name = n
-				} else {
-					name = fmt.Sprint(kk)
-				}
-			default:
-				name = fmt.Sprint(kk)
+			name := fmt.Sprint(k)
+			if n, ok := k.(int64); ok && top && cwtNames[n] != "" {
+				name = cwtNames[n]
 			}
-			out[name] = readable(val)
+			out[name] = readable(val, false)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
-			out[i] = readable(x[i])
+			out[i] = readable(x[i], false)
 		}
 		return out
 	case []byte:

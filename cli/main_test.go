@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// testCommands are the programs testscript scripts can run as if installed.
+// Test files add test-only helpers (never shipped in the binary) from their
+// own init functions.
+var testCommands = map[string]func(){
+	"oat": func() { os.Exit(Main(os.Args, os.Stdin, os.Stdout, os.Stderr)) },
+}
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, testCommands)
+}
+
+// runScripts runs the testscript files in testdata/DIR.
+func runScripts(t *testing.T, dir string, setup func(*testscript.Env) error) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/" + dir,
+		Setup:               setup,
+		RequireExplicitExec: false,
+	})
+}
+
+func TestScriptsFoundation(t *testing.T) {
+	runScripts(t, "foundation", func(e *testscript.Env) error {
+		// Vectors are shared with the signing package tests.
+		e.Setenv("VECTORS", mustAbs("../testdata/vectors"))
+		return nil
+	})
+}
+
+func mustAbs(p string) string {
+	a, err := absPath(p)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
