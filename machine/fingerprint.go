@@ -6,7 +6,64 @@
 // Identifiers never leave the machine in clear: a Fingerprint holds
 // HMAC-SHA-256 digests keyed by a random per-installation salt, truncated to
 // 16 bytes, so two installations' files cannot be correlated and the raw
-// serial numbers cannot be read back.
+// serial numbers cannot be read back. Each digest is domain-separated by
+// the field's name.
+//
+// # Collecting
+//
+// Collect reads, under a root directory (OAT_SYSROOT, "/" by default):
+// etc/hostname, etc/machine-id, sys/class/dmi/id/{product_uuid,
+// product_serial, board_serial, sys_vendor, product_name, chassis_type,
+// chassis_asset_tag, bios_vendor}, proc/cpuinfo (vendor, family, model and
+// stepping of the first processor as the CPU ID; distinct "physical id"
+// values as the socket count; the "hypervisor" flag) and
+// sys/class/net/*/address of interfaces that have a device behind them
+// (loopback, bridges, veth and other software interfaces have none).
+// Firmware placeholders such as "To Be Filled By O.E.M." count as missing.
+// On Windows the registry gives the MachineGuid, the SMBIOS vendor and
+// product strings, the processor identifier and the edition (server or
+// workstation); serial numbers and MACs are not read there, and matching
+// works on what is left.
+//
+// # Classifying
+//
+// The hypervisor comes from the DMI vendor and product strings (VMware,
+// VirtualBox, Microsoft "Virtual Machine" = Hyper-V, Xen, QEMU/KVM, Google
+// Compute Engine = KVM, Parallels), else from the CPU's hypervisor flag
+// ("other"). The cloud provider: "Amazon EC2" vendor or an "ec2" UUID is
+// aws; a Microsoft vendor with the chassis asset tag
+// 7783-7084-3265-9085-8269-3286-77 is azure; a Google vendor is gcp; an
+// "OracleCloud.com" asset tag is oci. The class is "desktop" for a physical
+// machine whose SMBIOS chassis type is a desktop, tower, laptop or other
+// personal-computer type (3-16, 30-32, 34-36), and "server" otherwise: rack
+// and blade chassis, unknown types, and every VM (hypervisors report
+// arbitrary chassis types). On Windows the edition decides instead. A tower
+// server reporting chassis type 7 is therefore seen as a desktop.
+//
+// # Matching
+//
+// A license is bound to the fingerprint of the machine that requested it.
+// Compare decides whether the machine now is that machine, tolerantly:
+// each identifier read on both sides votes with a weight — system UUID 3,
+// system serial 2, board serial 2, the set of MAC addresses 2 (it agrees
+// when any address is shared), machine GUID 2, CPU ID 1 (a model, not a
+// chip). The machine matches when the agreeing weight is more than twice
+// the differing weight and, if any hardware-unique identifier (UUID,
+// serials, MACs) was compared, at least one of those agrees. So:
+//
+//   - one network card replaced, a disk added, or a VM moved to another
+//     host with a newer CPU: still the same machine;
+//   - a cloned disk or VM on other hardware (B4, B9): the machine GUID
+//     agrees but the UUID, serials and MACs do not: another machine;
+//   - a system recovered onto new hardware (A26): another machine, which
+//     must be activated again;
+//   - the main board replaced: another machine (its UUID, serials and
+//     on-board MACs all change).
+//
+// DMI serials are readable by root only on Linux: run oat as the same user
+// for request and install. Identifiers missing on either side are not
+// compared, so a machine seen without DMI relies on the machine GUID and
+// the MACs, and replacing its only network card needs a new activation.
 package machine
 
 // Fingerprint is the hashed identity of a machine as it appears in request
