@@ -1,0 +1,245 @@
+// Package ledger is the license desk's database: the catalog, orders and
+// their seats, license pools, activations, seat allocations, e-mail
+// approvals, release receipts, a mail outbox and an append-only audit log.
+//
+// One type, DB, works over two real databases: SQLite (pure Go, embedded; the
+// DSN is a file path) for a desk on one machine, and PostgreSQL (a
+// postgres:// DSN) where several desk and portal processes share a ledger.
+//
+// Every change runs in one transaction (DB.Update). The seat count of an
+// order can never be exceeded under concurrency: on SQLite every write
+// transaction takes the database write lock up front (BEGIN IMMEDIATE), so
+// writers are serialized; on PostgreSQL the transaction locks the order's
+// rows (SELECT ... FOR UPDATE, Tx.LockOrders) before it counts seats, so two
+// desks allocating from the same order wait for each other while other
+// orders proceed in parallel. Transactions that lose a deadlock or a busy
+// race are retried from the start.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the database behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrSchemaTooNew means the database was migrated by a newer oat.
+	ErrSchemaTooNew = errors.New("the ledger's schema is newer than this oat knows; use a newer oat")
+	// ErrNotInitialized means the database has no (or an older) ledger schema.
+	ErrNotInitialized = errors.New("the ledger is not initialized or is out of date: run oat desk init")
+)
+
+// DB is an open ledger.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	name    string // the DSN without credentials, for messages
+}
+
+// Open opens the ledger at dsn: a postgres:// or postgresql:// URL, or else
+// a file path for SQLite (created if missing). It does not migrate; call
+// Migrate (oat desk init) for that, and Check before using the ledger.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if dsn == "" {
+		return nil, errors.New("ledger: empty DSN (a file path or postgres://...)")
+	}
+	d := &DB{}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		d.dialect = Postgres
+		d.name = redact(dsn)
+		d.sql, err = sql.Open("pgx", dsn)
+	} else {
+		d.dialect = SQLite
+		d.name = dsn
+		d.sql, err = sql.Open("sqlite", sqliteDSN(dsn))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	if err := d.sql.PingContext(ctx); err != nil {
+		d.sql.Close()
+		return nil, fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	return d, nil
+}
+
+// sqliteDSN turns a path into a modernc.org/sqlite URI that sets what the
+// ledger relies on for every connection: write transactions take the lock
+// up front (BEGIN IMMEDIATE), writers wait for each other instead of failing
+// at once, WAL lets readers run beside the writer, foreign keys are checked,
+// and commits are durable.
+func sqliteDSN(path string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+}
+
+// redact hides a password in a postgres URL.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	at := strings.LastIndex(rest, "@")
+	slash := strings.Index(rest, "/")
+	if at < 0 || (slash >= 0 && slash < at) {
+		return dsn
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":***@" + rest[at+1:]
+}
+
+// Dialect reports which database the ledger is on.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// String names the ledger for messages (credentials hidden).
+func (d *DB) String() string { return d.name }
+
+// Close closes the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Tx is one ledger transaction.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+// Update runs fn in one write transaction and commits it if fn returns
+// nil. A transaction that loses a lock race (SQLite busy, PostgreSQL
+// deadlock or serialization failure) is retried, so fn must have no effect
+// outside tx.
+func (d *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	const attempts = 8
+	var err error
+	for i := 0; i < attempts; i++ {
+		err = d.run(ctx, fn)
+		if err == nil || !retriable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(i+1) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// View runs fn in a transaction that is always rolled back: a consistent
+// read of the ledger.
+func (d *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := d.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: d.dialect == Postgres})
+	if err != nil {
+		return fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	defer tx.Rollback()
+	return fn(&Tx{tx: tx, dialect: d.dialect})
+}
+
+func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	if err := fn(&Tx{tx: tx, dialect: d.dialect}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger %s: commit: %w", d.name, err)
+	}
+	return nil
+}
+
+// retriable reports whether err is a lock race worth running the
+// transaction again for.
+func retriable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// IsConstraint reports whether err is a uniqueness or foreign-key violation.
+func IsConstraint(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "23")
+	}
+	return false
+}
+
+// rebind turns ? placeholders into PostgreSQL's $n. The ledger's queries
+// never contain a literal question mark.
+func (t *Tx) rebind(q string) string {
+	if t.dialect != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.rebind(q), args...)
+}
+
+func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.rebind(q), args...)
+}
+
+func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.rebind(q), args...)
+}
+
+// forUpdate is the row-lock suffix for SELECTs that precede a change: on
+// PostgreSQL it locks the rows; SQLite already holds the write lock.
+func (t *Tx) forUpdate() string {
+	if t.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}

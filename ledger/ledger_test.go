@@ -1,0 +1,107 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/ledger/ledgertest"
+)
+
+func open(t *testing.T, dsn string) *ledger.DB {
+	t.Helper()
+	db, err := ledger.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range ledgertest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.DSN)
+			if err := db.Check(ctx); !errors.Is(err, ledger.ErrNotInitialized) {
+				t.Fatalf("Check on an empty database = %v, want ErrNotInitialized", err)
+			}
+			from, to, err := db.Migrate(ctx)
+			if err != nil || from != 0 || to != ledger.SchemaVersion {
+				t.Fatalf("Migrate = %d, %d, %v", from, to, err)
+			}
+			if err := db.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Running it again is a no-op.
+			if from, to, err := db.Migrate(ctx); err != nil || from != to {
+				t.Fatalf("second Migrate = %d, %d, %v", from, to, err)
+			}
+			// A schema from a newer oat is refused, by init and by use.
+			err = db.Update(ctx, func(tx *ledger.Tx) error {
+				return tx.ExecForTest(ctx, `INSERT INTO schema_migrations (version, applied) VALUES (999, 0)`)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.Migrate(ctx); !errors.Is(err, ledger.ErrSchemaTooNew) {
+				t.Fatalf("Migrate on a newer schema = %v, want ErrSchemaTooNew", err)
+			}
+			if err := db.Check(ctx); !errors.Is(err, ledger.ErrSchemaTooNew) {
+				t.Fatalf("Check on a newer schema = %v, want ErrSchemaTooNew", err)
+			}
+		})
+	}
+}
+
+func TestAuditAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range ledgertest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.DSN)
+			if _, _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err := db.Update(ctx, func(tx *ledger.Tx) error {
+				return tx.Audit(ctx, ledger.AuditEntry{At: 1, Actor: "test", Action: "x", Detail: "{}"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`UPDATE audit SET actor = 'mallory'`, `DELETE FROM audit`} {
+				err := db.Update(ctx, func(tx *ledger.Tx) error { return tx.ExecForTest(ctx, q) })
+				if err == nil || !strings.Contains(err.Error(), "append-only") {
+					t.Errorf("%s: err = %v, want append-only refusal", q, err)
+				}
+			}
+			log, err := viewAudit(ctx, db)
+			if err != nil || len(log) != 1 || log[0].Actor != "test" {
+				t.Fatalf("audit log = %+v, %v", log, err)
+			}
+		})
+	}
+}
+
+func viewAudit(ctx context.Context, db *ledger.DB) (log []ledger.AuditEntry, err error) {
+	err = db.View(ctx, func(tx *ledger.Tx) error {
+		log, err = tx.AuditLog(ctx, "", "")
+		return err
+	})
+	return log, err
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := ledger.Open(ctx, ""); err == nil {
+		t.Error("empty DSN accepted")
+	}
+	_, err := ledger.Open(ctx, "postgres://oat:secret@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		t.Fatal("unreachable PostgreSQL accepted")
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}

@@ -1,0 +1,617 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DefaultPool is the pool that holds an order line's seats no named pool
+// holds, and to which released seats return (A15).
+const DefaultPool = "Default (Unassigned Licenses)"
+
+// Product is a catalog entry. Params is the license model's parameters as
+// JSON, interpreted by the desk.
+type Product struct {
+	Code, Name, Model, Params string
+}
+
+// Order is an order (A1, A2).
+type Order struct {
+	ID, Fulfillment, Email string
+	Created                int64
+}
+
+// Line is one product on an order.
+type Line struct {
+	Order, Product string
+	Seats          int64
+	Expires        int64 // Unix seconds; 0 = perpetual
+	Created        int64
+}
+
+// Pool is a named allocation of a line's seats (A12).
+type Pool struct {
+	Order, Product, Name string
+	Seats                int64
+}
+
+// Activation is one installation's activation.
+type Activation struct {
+	ID            string
+	InstallKey    []byte
+	MachineHash   string
+	Machine       []byte // the fingerprint as CBOR
+	Host, Email   string
+	Method        string // "offline" or "online" (A11)
+	Group         string // hypervisor host or cluster group, for models that count them
+	Seq           int64
+	State         string // "active" or "released"
+	Created       int64
+	Updated       int64
+	Released      int64
+	ReleaseReason string
+}
+
+// License is one license issued for an activation.
+type License struct {
+	Activation string
+	Seq        int64
+	ID         []byte // cti
+	Nonce      []byte // the request it answered, or nil
+	Claims     []byte // CBOR
+	Issued     int64
+}
+
+// Allocation is the seats an activation holds on an order line.
+type Allocation struct {
+	Activation, Order, Product, Pool, Group string
+	Units                                   int64
+	Created, Released                       int64
+}
+
+// Email is an address approved (or waiting for approval) on an order (A8).
+type Email struct {
+	Order, Email, State string
+	TokenHash           []byte
+	TokenExpires        int64
+	Requested, Decided  int64
+	DecidedBy           string
+}
+
+// Mail is a message waiting in (or sent from) the outbox.
+type Mail struct {
+	ID                int64
+	To, Subject, Body string
+	Created, SentAt   int64
+	Attempts          int64
+	LastError         string
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID                int64
+	At                int64
+	Actor, Action     string
+	Order, Activation string
+	Detail            string
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}
+
+// PutProduct inserts or replaces a catalog product.
+func (t *Tx) PutProduct(ctx context.Context, p Product) error {
+	_, err := t.exec(ctx, `INSERT INTO products (code, name, model, params) VALUES (?, ?, ?, ?)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, model = excluded.model, params = excluded.params`,
+		p.Code, p.Name, p.Model, p.Params)
+	return err
+}
+
+// Product returns a catalog product.
+func (t *Tx) Product(ctx context.Context, code string) (Product, error) {
+	var p Product
+	err := t.queryRow(ctx, `SELECT code, name, model, params FROM products WHERE code = ?`, code).
+		Scan(&p.Code, &p.Name, &p.Model, &p.Params)
+	return p, notFound(err, "product "+code)
+}
+
+// Products returns the catalog, by code.
+func (t *Tx) Products(ctx context.Context) ([]Product, error) {
+	rows, err := t.query(ctx, `SELECT code, name, model, params FROM products ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Product
+	for rows.Next() {
+		var p Product
+		if err := rows.Scan(&p.Code, &p.Name, &p.Model, &p.Params); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// InsertOrder records a new order.
+func (t *Tx) InsertOrder(ctx context.Context, o Order) error {
+	_, err := t.exec(ctx, `INSERT INTO orders (order_id, fulfillment, email, created) VALUES (?, ?, ?, ?)`,
+		o.ID, o.Fulfillment, o.Email, o.Created)
+	return err
+}
+
+// Order returns an order without locking it.
+func (t *Tx) Order(ctx context.Context, id string) (Order, error) {
+	var o Order
+	err := t.queryRow(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`, id).
+		Scan(&o.ID, &o.Fulfillment, &o.Email, &o.Created)
+	return o, notFound(err, "order "+id)
+}
+
+// LockOrders locks the orders and their lines against other writers until
+// the transaction ends, in a fixed order so that two transactions never
+// deadlock on them, and returns the orders that exist. Seat counts read
+// after LockOrders stay true until commit.
+func (t *Tx) LockOrders(ctx context.Context, ids ...string) (map[string]Order, error) {
+	ids = append([]string(nil), ids...)
+	sort.Strings(ids)
+	out := make(map[string]Order)
+	for i, id := range ids {
+		if i > 0 && ids[i-1] == id {
+			continue
+		}
+		var o Order
+		err := t.queryRow(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`+t.forUpdate(), id).
+			Scan(&o.ID, &o.Fulfillment, &o.Email, &o.Created)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.dialect == Postgres {
+			rows, err := t.query(ctx, `SELECT product FROM order_lines WHERE order_id = ? ORDER BY product FOR UPDATE`, id)
+			if err != nil {
+				return nil, err
+			}
+			rows.Close()
+		}
+		out[id] = o
+	}
+	return out, nil
+}
+
+// InsertLine adds a product line to an order.
+func (t *Tx) InsertLine(ctx context.Context, l Line) error {
+	_, err := t.exec(ctx, `INSERT INTO order_lines (order_id, product, seats, expires, created) VALUES (?, ?, ?, ?, ?)`,
+		l.Order, l.Product, l.Seats, l.Expires, l.Created)
+	return err
+}
+
+// Lines returns an order's lines, by product.
+func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
+	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created FROM order_lines WHERE order_id = ? ORDER BY product`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Line
+	for rows.Next() {
+		var l Line
+		if err := rows.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PutPool creates, resizes or (with zero seats) removes a named pool.
+func (t *Tx) PutPool(ctx context.Context, p Pool) error {
+	if p.Seats == 0 {
+		_, err := t.exec(ctx, `DELETE FROM pools WHERE order_id = ? AND product = ? AND name = ?`, p.Order, p.Product, p.Name)
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO pools (order_id, product, name, seats) VALUES (?, ?, ?, ?)
+		ON CONFLICT (order_id, product, name) DO UPDATE SET seats = excluded.seats`, p.Order, p.Product, p.Name, p.Seats)
+	return err
+}
+
+// Pools returns an order's named pools.
+func (t *Tx) Pools(ctx context.Context, order string) ([]Pool, error) {
+	rows, err := t.query(ctx, `SELECT order_id, product, name, seats FROM pools WHERE order_id = ? ORDER BY product, name`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Pool
+	for rows.Next() {
+		var p Pool
+		if err := rows.Scan(&p.Order, &p.Product, &p.Name, &p.Seats); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+const activationCols = `id, install_key, machine_hash, machine, host, email, method, grp, seq, state, created, updated, released, release_reason`
+
+func scanActivation(s interface{ Scan(...any) error }) (Activation, error) {
+	var a Activation
+	err := s.Scan(&a.ID, &a.InstallKey, &a.MachineHash, &a.Machine, &a.Host, &a.Email, &a.Method, &a.Group,
+		&a.Seq, &a.State, &a.Created, &a.Updated, &a.Released, &a.ReleaseReason)
+	return a, err
+}
+
+// InsertActivation records a new activation.
+func (t *Tx) InsertActivation(ctx context.Context, a Activation) error {
+	_, err := t.exec(ctx, `INSERT INTO activations (`+activationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
+		a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason)
+	return err
+}
+
+// Activation returns an activation, locked against other writers.
+func (t *Tx) Activation(ctx context.Context, id string) (Activation, error) {
+	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`+t.forUpdate(), id))
+	return a, notFound(err, "activation "+id)
+}
+
+// ActiveActivationByKey returns the active activation of an installation key.
+func (t *Tx) ActiveActivationByKey(ctx context.Context, key []byte) (Activation, error) {
+	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE install_key = ? AND state = 'active'`+t.forUpdate(), key))
+	return a, notFound(err, "activation for installation key")
+}
+
+// UpdateActivation writes back an activation's mutable fields.
+func (t *Tx) UpdateActivation(ctx context.Context, a Activation) error {
+	_, err := t.exec(ctx, `UPDATE activations SET seq = ?, state = ?, grp = ?, updated = ?, released = ?, release_reason = ? WHERE id = ?`,
+		a.Seq, a.State, a.Group, a.Updated, a.Released, a.ReleaseReason, a.ID)
+	return err
+}
+
+// Activations returns the activations holding seats (or, with released,
+// having held seats) on an order.
+func (t *Tx) Activations(ctx context.Context, order string) ([]Activation, error) {
+	rows, err := t.query(ctx, `SELECT `+prefix("a.", activationCols)+` FROM activations a
+		WHERE a.id IN (SELECT activation_id FROM allocations WHERE order_id = ?) ORDER BY a.created, a.id`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Activation
+	for rows.Next() {
+		a, err := scanActivation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func prefix(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// InsertLicense records an issued license.
+func (t *Tx) InsertLicense(ctx context.Context, l License) error {
+	var nonce any
+	if len(l.Nonce) > 0 {
+		nonce = l.Nonce
+	}
+	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued) VALUES (?, ?, ?, ?, ?, ?)`,
+		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued)
+	return err
+}
+
+func scanLicense(s interface{ Scan(...any) error }) (License, error) {
+	var l License
+	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued)
+	return l, err
+}
+
+// LicenseByNonce returns the license that answered the request with nonce.
+func (t *Tx) LicenseByNonce(ctx context.Context, nonce []byte) (License, error) {
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce = ?`, nonce))
+	return l, notFound(err, "license for request")
+}
+
+// LatestLicense returns an activation's newest license.
+func (t *Tx) LatestLicense(ctx context.Context, activation string) (License, error) {
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses
+		WHERE activation_id = ? ORDER BY seq DESC LIMIT 1`, activation))
+	return l, notFound(err, "license of activation "+activation)
+}
+
+// InsertAllocation records seats taken by an activation.
+func (t *Tx) InsertAllocation(ctx context.Context, a Allocation) error {
+	_, err := t.exec(ctx, `INSERT INTO allocations (activation_id, order_id, product, pool, grp, units, created, released)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released)
+	return err
+}
+
+// UpdateAllocation writes back an allocation's pool, group, units and release time.
+func (t *Tx) UpdateAllocation(ctx context.Context, a Allocation) error {
+	_, err := t.exec(ctx, `UPDATE allocations SET pool = ?, grp = ?, units = ?, released = ?
+		WHERE activation_id = ? AND order_id = ? AND product = ?`, a.Pool, a.Group, a.Units, a.Released, a.Activation, a.Order, a.Product)
+	return err
+}
+
+const allocationCols = `activation_id, order_id, product, pool, grp, units, created, released`
+
+func (t *Tx) allocations(ctx context.Context, where string, args ...any) ([]Allocation, error) {
+	rows, err := t.query(ctx, `SELECT `+allocationCols+` FROM allocations WHERE `+where+` ORDER BY created, activation_id, order_id, product`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Allocation
+	for rows.Next() {
+		var a Allocation
+		if err := rows.Scan(&a.Activation, &a.Order, &a.Product, &a.Pool, &a.Group, &a.Units, &a.Created, &a.Released); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ActivationAllocations returns what an activation holds (released rows too).
+func (t *Tx) ActivationAllocations(ctx context.Context, activation string) ([]Allocation, error) {
+	return t.allocations(ctx, `activation_id = ?`, activation)
+}
+
+// LineAllocations returns every allocation on an order line, released ones too.
+func (t *Tx) LineAllocations(ctx context.Context, order, product string) ([]Allocation, error) {
+	return t.allocations(ctx, `order_id = ? AND product = ?`, order, product)
+}
+
+// GroupAllocations returns the active allocations in a group (a hypervisor
+// host or a cluster) on orders of the purchaser e-mail.
+func (t *Tx) GroupAllocations(ctx context.Context, group, purchaser string) ([]Allocation, error) {
+	return t.allocations(ctx, `grp = ? AND released = 0 AND order_id IN (SELECT order_id FROM orders WHERE email = ?)`, group, purchaser)
+}
+
+// MachineAllocations returns the active allocations of activations on a machine.
+func (t *Tx) MachineAllocations(ctx context.Context, machineHash string) ([]Allocation, error) {
+	return t.allocations(ctx, `released = 0 AND activation_id IN (SELECT id FROM activations WHERE machine_hash = ? AND state = 'active')`, machineHash)
+}
+
+// OrderMethods returns the activation methods in use by active activations on an order.
+func (t *Tx) OrderMethods(ctx context.Context, order string) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT DISTINCT a.method FROM activations a JOIN allocations l ON l.activation_id = a.id
+		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.method`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// OrderEmails returns the e-mail addresses of active activations on an order.
+func (t *Tx) OrderEmails(ctx context.Context, order string) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT DISTINCT a.email FROM activations a JOIN allocations l ON l.activation_id = a.id
+		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.email`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// PutEmail inserts or replaces an order's e-mail approval row.
+func (t *Tx) PutEmail(ctx context.Context, e Email) error {
+	_, err := t.exec(ctx, `INSERT INTO emails (order_id, email, state, token_hash, token_expires, requested, decided, decided_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (order_id, email) DO UPDATE SET state = excluded.state, token_hash = excluded.token_hash,
+			token_expires = excluded.token_expires, requested = excluded.requested, decided = excluded.decided,
+			decided_by = excluded.decided_by`,
+		e.Order, e.Email, e.State, nullBytes(e.TokenHash), e.TokenExpires, e.Requested, e.Decided, e.DecidedBy)
+	return err
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+const emailCols = `order_id, email, state, token_hash, token_expires, requested, decided, decided_by`
+
+func scanEmail(s interface{ Scan(...any) error }) (Email, error) {
+	var e Email
+	err := s.Scan(&e.Order, &e.Email, &e.State, &e.TokenHash, &e.TokenExpires, &e.Requested, &e.Decided, &e.DecidedBy)
+	return e, err
+}
+
+// Email returns the approval row of an address on an order.
+func (t *Tx) Email(ctx context.Context, order, email string) (Email, error) {
+	e, err := scanEmail(t.queryRow(ctx, `SELECT `+emailCols+` FROM emails WHERE order_id = ? AND email = ?`, order, email))
+	return e, notFound(err, "e-mail "+email+" on order "+order)
+}
+
+// EmailByToken returns the approval row whose link token hashes to hash.
+func (t *Tx) EmailByToken(ctx context.Context, hash []byte) (Email, error) {
+	e, err := scanEmail(t.queryRow(ctx, `SELECT `+emailCols+` FROM emails WHERE token_hash = ?`+t.forUpdate(), hash))
+	return e, notFound(err, "approval link")
+}
+
+// Emails returns the approval rows of an order.
+func (t *Tx) Emails(ctx context.Context, order string) ([]Email, error) {
+	rows, err := t.query(ctx, `SELECT `+emailCols+` FROM emails WHERE order_id = ? ORDER BY email`, order)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Email
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ReceiptSeen reports whether a release receipt was already accepted.
+func (t *Tx) ReceiptSeen(ctx context.Context, id []byte) (bool, error) {
+	var n int
+	err := t.queryRow(ctx, `SELECT count(*) FROM receipts WHERE id = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
+// InsertReceipt records an accepted release receipt.
+func (t *Tx) InsertReceipt(ctx context.Context, id []byte, activation string, seq, at int64) error {
+	_, err := t.exec(ctx, `INSERT INTO receipts (id, activation_id, seq, received) VALUES (?, ?, ?, ?)`, id, activation, seq, at)
+	return err
+}
+
+// QueueMail puts a message in the outbox.
+func (t *Tx) QueueMail(ctx context.Context, m Mail) error {
+	_, err := t.exec(ctx, `INSERT INTO outbox (to_addr, subject, body, created) VALUES (?, ?, ?, ?)`, m.To, m.Subject, m.Body, m.Created)
+	return err
+}
+
+// PendingMail returns up to limit unsent messages, oldest first, locked so
+// that two senders do not send the same message (PostgreSQL skips rows
+// another sender holds).
+func (t *Tx) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
+	q := `SELECT id, to_addr, subject, body, created, sent_at, attempts, last_error FROM outbox WHERE sent_at = 0 ORDER BY id LIMIT ?`
+	if t.dialect == Postgres {
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	rows, err := t.query(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Mail
+	for rows.Next() {
+		var m Mail
+		if err := rows.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.Created, &m.SentAt, &m.Attempts, &m.LastError); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MarkMail records a send attempt: sentAt > 0 marks it sent, else errMsg says why not.
+func (t *Tx) MarkMail(ctx context.Context, id, sentAt int64, errMsg string) error {
+	res, err := t.exec(ctx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`, sentAt, errMsg, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("mail %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Audit appends an entry to the audit log.
+func (t *Tx) Audit(ctx context.Context, e AuditEntry) error {
+	_, err := t.exec(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.At, e.Actor, e.Action, e.Order, e.Activation, e.Detail)
+	return err
+}
+
+// AuditLog returns the audit entries about an order or an activation
+// (either may be empty to match all), oldest first.
+func (t *Tx) AuditLog(ctx context.Context, order, activation string) ([]AuditEntry, error) {
+	rows, err := t.query(ctx, `SELECT id, at, actor, action, order_id, activation_id, detail FROM audit
+		WHERE (CAST(? AS TEXT) = '' OR order_id = ?) AND (CAST(? AS TEXT) = '' OR activation_id = ?) ORDER BY id`, order, order, activation, activation)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Tables lists the ledger's tables, for Dump.
+var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
+	"allocations", "emails", "receipts", "outbox", "audit"}
+
+// Dump returns every row of every table as text, in a stable order: a
+// snapshot for tests and diagnostics that shows whether anything changed.
+func (d *DB) Dump(ctx context.Context) (string, error) {
+	var b strings.Builder
+	err := d.View(ctx, func(t *Tx) error {
+		for _, table := range Tables {
+			rows, err := t.query(ctx, `SELECT * FROM `+table+` ORDER BY 1, 2`)
+			if err != nil {
+				return err
+			}
+			cols, _ := rows.Columns()
+			var lines []string
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					return err
+				}
+				var f []string
+				for i, v := range vals {
+					if bs, ok := v.([]byte); ok {
+						v = fmt.Sprintf("%x", bs)
+					}
+					f = append(f, fmt.Sprintf("%s=%v", cols[i], v))
+				}
+				lines = append(lines, strings.Join(f, " "))
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "[%s] %d\n", table, len(lines))
+			for _, l := range lines {
+				b.WriteString(l + "\n")
+			}
+		}
+		return nil
+	})
+	return b.String(), err
+}

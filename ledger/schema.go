@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migration is one schema version. Statements use {{blob}} and {{serial}}
+// for the two types the databases spell differently; dialect-specific
+// statements are listed separately.
+type migration struct {
+	common   []string
+	sqlite   []string
+	postgres []string
+}
+
+// migrations are applied in order; version n is migrations[n-1]. Never edit
+// a released migration: append a new one.
+var migrations = []migration{{
+	common: []string{
+		`CREATE TABLE products (
+			code   TEXT PRIMARY KEY,
+			name   TEXT NOT NULL,
+			model  TEXT NOT NULL,
+			params TEXT NOT NULL
+		)`,
+		`CREATE TABLE orders (
+			order_id    TEXT PRIMARY KEY,
+			fulfillment TEXT NOT NULL,
+			email       TEXT NOT NULL,
+			created     BIGINT NOT NULL
+		)`,
+		`CREATE TABLE order_lines (
+			order_id TEXT NOT NULL REFERENCES orders(order_id),
+			product  TEXT NOT NULL REFERENCES products(code),
+			seats    BIGINT NOT NULL CHECK (seats > 0),
+			expires  BIGINT NOT NULL DEFAULT 0,
+			created  BIGINT NOT NULL,
+			PRIMARY KEY (order_id, product)
+		)`,
+		// Named pools of an order line's seats (A12). The default pool,
+		// "Default (Unassigned Licenses)", is what no named pool holds.
+		`CREATE TABLE pools (
+			order_id TEXT NOT NULL,
+			product  TEXT NOT NULL,
+			name     TEXT NOT NULL,
+			seats    BIGINT NOT NULL CHECK (seats >= 0),
+			PRIMARY KEY (order_id, product, name),
+			FOREIGN KEY (order_id, product) REFERENCES order_lines(order_id, product)
+		)`,
+		`CREATE TABLE activations (
+			id             TEXT PRIMARY KEY,
+			install_key    {{blob}} NOT NULL,
+			machine_hash   TEXT NOT NULL,
+			machine        {{blob}} NOT NULL,
+			host           TEXT NOT NULL,
+			email          TEXT NOT NULL,
+			method         TEXT NOT NULL CHECK (method IN ('offline', 'online')),
+			grp            TEXT NOT NULL DEFAULT '',
+			seq            BIGINT NOT NULL,
+			state          TEXT NOT NULL CHECK (state IN ('active', 'released')),
+			created        BIGINT NOT NULL,
+			updated        BIGINT NOT NULL,
+			released       BIGINT NOT NULL DEFAULT 0,
+			release_reason TEXT NOT NULL DEFAULT ''
+		)`,
+		// One activation per installation at a time.
+		`CREATE UNIQUE INDEX activations_active_key ON activations(install_key) WHERE state = 'active'`,
+		// Every license issued, so that a repeated request gets the very
+		// same license back.
+		`CREATE TABLE licenses (
+			activation_id TEXT NOT NULL REFERENCES activations(id),
+			seq           BIGINT NOT NULL,
+			cti           {{blob}} NOT NULL UNIQUE,
+			nonce         {{blob}} UNIQUE,
+			claims        {{blob}} NOT NULL,
+			issued        BIGINT NOT NULL,
+			PRIMARY KEY (activation_id, seq)
+		)`,
+		// Seats held by activations. Released rows stay (released > 0) so
+		// that models whose units are consumed for good (deploy) count them.
+		`CREATE TABLE allocations (
+			activation_id TEXT NOT NULL REFERENCES activations(id),
+			order_id      TEXT NOT NULL,
+			product       TEXT NOT NULL,
+			pool          TEXT NOT NULL,
+			grp           TEXT NOT NULL DEFAULT '',
+			units         BIGINT NOT NULL CHECK (units > 0),
+			created       BIGINT NOT NULL,
+			released      BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (activation_id, order_id, product),
+			FOREIGN KEY (order_id, product) REFERENCES order_lines(order_id, product)
+		)`,
+		`CREATE INDEX allocations_line ON allocations(order_id, product)`,
+		// E-mail addresses approved for an order (A8), and pending
+		// approval requests with a link token (stored hashed) valid 72
+		// hours (A7).
+		`CREATE TABLE emails (
+			order_id      TEXT NOT NULL REFERENCES orders(order_id),
+			email         TEXT NOT NULL,
+			state         TEXT NOT NULL CHECK (state IN ('pending', 'approved')),
+			token_hash    {{blob}} UNIQUE,
+			token_expires BIGINT NOT NULL DEFAULT 0,
+			requested     BIGINT NOT NULL,
+			decided       BIGINT NOT NULL DEFAULT 0,
+			decided_by    TEXT NOT NULL DEFAULT '',
+			PRIMARY KEY (order_id, email)
+		)`,
+		`CREATE TABLE receipts (
+			id            {{blob}} PRIMARY KEY,
+			activation_id TEXT NOT NULL REFERENCES activations(id),
+			seq           BIGINT NOT NULL,
+			received      BIGINT NOT NULL
+		)`,
+		`CREATE TABLE outbox (
+			id         {{serial}},
+			to_addr    TEXT NOT NULL,
+			subject    TEXT NOT NULL,
+			body       TEXT NOT NULL,
+			created    BIGINT NOT NULL,
+			sent_at    BIGINT NOT NULL DEFAULT 0,
+			attempts   BIGINT NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TABLE audit (
+			id            {{serial}},
+			at            BIGINT NOT NULL,
+			actor         TEXT NOT NULL,
+			action        TEXT NOT NULL,
+			order_id      TEXT NOT NULL DEFAULT '',
+			activation_id TEXT NOT NULL DEFAULT '',
+			detail        TEXT NOT NULL
+		)`,
+	},
+	// The audit log is append-only, enforced by the database itself.
+	sqlite: []string{
+		`CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`,
+		`CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`,
+	},
+	postgres: []string{
+		`CREATE FUNCTION oat_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$`,
+		`CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+		FOR EACH ROW EXECUTE FUNCTION oat_audit_append_only()`,
+	},
+}}
+
+// SchemaVersion is the newest schema this oat knows.
+var SchemaVersion = len(migrations)
+
+func (m migration) statements(d Dialect) []string {
+	var out []string
+	r := strings.NewReplacer("{{blob}}", "BLOB", "{{serial}}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+	extra := m.sqlite
+	if d == Postgres {
+		r = strings.NewReplacer("{{blob}}", "BYTEA", "{{serial}}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+		extra = m.postgres
+	}
+	for _, s := range m.common {
+		out = append(out, r.Replace(s))
+	}
+	return append(out, extra...)
+}
+
+const versionTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version BIGINT PRIMARY KEY,
+	applied BIGINT NOT NULL
+)`
+
+// Migrate brings the schema up to SchemaVersion in one transaction and
+// returns the versions before and after. It refuses a schema newer than
+// this oat knows.
+func (d *DB) Migrate(ctx context.Context) (from, to int, err error) {
+	err = d.Update(ctx, func(t *Tx) error {
+		if d.dialect == Postgres {
+			// Two desks running init at once take turns.
+			if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(7301220)`); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, versionTable); err != nil {
+			return err
+		}
+		v, err := t.schemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		from = v
+		if v > SchemaVersion {
+			return fmt.Errorf("%w (schema %d, this oat knows %d)", ErrSchemaTooNew, v, SchemaVersion)
+		}
+		for n := v + 1; n <= SchemaVersion; n++ {
+			for _, s := range migrations[n-1].statements(d.dialect) {
+				if _, err := t.exec(ctx, s); err != nil {
+					return fmt.Errorf("migration %d: %w", n, err)
+				}
+			}
+			if _, err := t.exec(ctx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, n, time.Now().Unix()); err != nil {
+				return err
+			}
+		}
+		to = SchemaVersion
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	return from, to, nil
+}
+
+// Check returns nil if the ledger's schema is the one this oat knows,
+// ErrNotInitialized if it is missing or older, ErrSchemaTooNew if newer.
+func (d *DB) Check(ctx context.Context) error {
+	var v int
+	err := d.View(ctx, func(t *Tx) error {
+		var err error
+		v, err = t.schemaVersion(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger %s: %w", d.name, err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return fmt.Errorf("ledger %s: %w (schema %d, this oat knows %d)", d.name, ErrSchemaTooNew, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("ledger %s: %w (schema %d, this oat knows %d)", d.name, ErrNotInitialized, v, SchemaVersion)
+	}
+	return nil
+}
+
+// schemaVersion reads the applied version, 0 when there is no ledger.
+func (t *Tx) schemaVersion(ctx context.Context) (int, error) {
+	var exists bool
+	if t.dialect == Postgres {
+		if err := t.queryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+			return 0, err
+		}
+	} else {
+		var n int
+		if err := t.queryRow(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+			return 0, err
+		}
+		exists = n > 0
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := t.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
