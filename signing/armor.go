@@ -75,6 +75,11 @@ func Unarmor(data []byte) (Kind, []byte, error) {
 		}
 		b64.WriteString(l)
 	}
+	// Armor never writes an empty body, so an empty one is damage (and
+	// accepting it would make Unarmor accept text Armor cannot produce).
+	if b64.Len() == 0 {
+		return 0, nil, fmt.Errorf("%w: no data between the BEGIN and END lines", ErrArmor)
+	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(b64.String())
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: bad base64 (%v)", ErrArmor, err)
