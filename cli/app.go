@@ -54,6 +54,7 @@ func newApp(e *env) *ucli.App {
 		},
 	}
 	app.Commands = append(app.Commands, keysCommand(e), showCommand(e))
+	app.Commands = append(app.Commands, serverCommands(e)...)
 	app.Commands = append(app.Commands, productKeyCommand(e))
 	return app
 }

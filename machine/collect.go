@@ -33,7 +33,7 @@ type Identity struct {
 
 	// Raw DMI strings the classification was made from.
 	Vendor, Product, Chassis, ChassisTag, BIOSVendor string
-	HypervisorFlag                                  bool // "hypervisor" CPU flag
+	HypervisorFlag                                   bool // "hypervisor" CPU flag
 }
 
 // Machine classes.

@@ -1,0 +1,306 @@
+package store
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/keys"
+	"github.com/oat-toolkit/oat/release"
+	"github.com/oat-toolkit/oat/request"
+	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/signing"
+)
+
+// RequestInfo is what the administrator enters for a request (A1, A3).
+type RequestInfo struct {
+	Order       string
+	Fulfillment string
+	Email       string
+	Name        string   // optional
+	Company     string   // optional
+	Phone       string   // optional
+	Products    []string // registered product codes; empty means all registered
+}
+
+// Validate checks the entries an administrator typed, one message each.
+func (r *RequestInfo) Validate() error {
+	for _, f := range []struct{ name, v string }{{"order ID", r.Order}, {"fulfillment number", r.Fulfillment}, {"e-mail address", r.Email}} {
+		if strings.TrimSpace(f.v) == "" {
+			return fmt.Errorf("the %s is required: %w", f.name, ErrInvalid)
+		}
+		if len(f.v) > 256 || strings.ContainsAny(f.v, "\x00\r\n") {
+			return fmt.Errorf("the %s %q is not valid: %w", f.name, f.v, ErrInvalid)
+		}
+	}
+	a, err := mail.ParseAddress(r.Email)
+	if err != nil || a.Address != r.Email || !strings.Contains(r.Email[strings.LastIndex(r.Email, "@")+1:], ".") {
+		return fmt.Errorf("the e-mail address %q is not valid (want name@example.com): %w", r.Email, ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{{"name", r.Name}, {"company", r.Company}, {"phone", r.Phone}} {
+		if len(f.v) > 256 || strings.ContainsAny(f.v, "\x00\r\n") {
+			return fmt.Errorf("the %s is not valid: %w", f.name, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// WriteRequest makes a request signed by the installation key (decrypted
+// with passphrase), writes it to out, and remembers its nonce as the
+// pending request, replacing any earlier one.
+func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*request.Request, error) {
+	if err := info.Validate(); err != nil {
+		return nil, err
+	}
+	codes := slices.Clone(info.Products)
+	if len(codes) == 0 {
+		for _, p := range s.st.Products {
+			codes = append(codes, p.Code)
+		}
+		if len(codes) == 0 {
+			return nil, ErrNoProducts
+		}
+	}
+	for _, c := range codes {
+		if _, ok := s.product(c); !ok {
+			return nil, fmt.Errorf("product %s: %w", c, ErrUnknownProduct)
+		}
+	}
+	slices.Sort(codes)
+	codes = slices.Compact(codes)
+
+	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
+	if err != nil {
+		return nil, err
+	}
+	id, fp, err := s.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, request.NonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	r := request.Request{
+		IssuedAt:    s.now.Unix(),
+		Nonce:       nonce,
+		Order:       strings.TrimSpace(info.Order),
+		Fulfillment: strings.TrimSpace(info.Fulfillment),
+		Email:       info.Email,
+		Name:        info.Name,
+		Company:     info.Company,
+		Phone:       info.Phone,
+		Products:    codes,
+		Host:        id.Host,
+		Machine:     fp,
+	}
+	data, err := request.Seal(r, priv)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(out)
+	st := s.st.clone()
+	st.Pending = &Pending{Nonce: nonce, Created: r.IssuedAt, Order: r.Order, Fulfillment: r.Fulfillment, Email: r.Email, Products: codes, File: abs}
+	// The file first: if the commit then fails, the request on disk answers
+	// to no pending nonce and its license will be refused, which is safe.
+	if err := atomicfile.Write(out, data, 0o644); err != nil {
+		return nil, err
+	}
+	if err := s.commit(st); err != nil {
+		os.Remove(out)
+		return nil, err
+	}
+	r.Confirm = signing.NewConfirmation(s.pub)
+	return &r, nil
+}
+
+// Result is what Install did.
+type Result struct {
+	License   *response.License
+	NoOp      bool   // the same license was already installed
+	Replaced  uint64 // sequence of the license it superseded, 0 if none
+	Copied    []string
+	CopyError error // copies that failed after the install; oat products sync repairs them
+}
+
+// InstallFile reads a license file and installs it; errors name the file.
+func (s *Store) InstallFile(path string) (*Result, error) {
+	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", path, err)
+	}
+	res, err := s.Install(data)
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// Install verifies a license file and, if this installation may use it,
+// installs it and copies it to every registered product. Nothing changes
+// unless every check passes and every product copy could be staged.
+func (s *Store) Install(data []byte) (*Result, error) {
+	s.cleanup()
+	l, err := response.Parse(data, s.trust)
+	if err != nil {
+		return nil, err
+	}
+	var installed *response.License
+	if s.st.License != nil {
+		if installed, _, err = s.License(); err != nil {
+			return nil, err
+		}
+	}
+	_, fp, err := s.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	var pending []byte
+	if s.st.Pending != nil {
+		pending = s.st.Pending.Nonce
+	}
+	err = l.Check(response.Checks{Installation: s.pub, Machine: fp, Pending: pending, Installed: installed, Now: s.now})
+	if errors.Is(err, response.ErrAlreadyInstalled) {
+		return &Result{License: l, NoOp: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// Store the license in one canonical form, armored, whatever form it
+	// came in: the copies the products read are then byte-identical.
+	m, err := signing.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	armored := signing.Armor(signing.License, m.Raw())
+
+	var staged []*stagedCopy
+	abortAll := func() {
+		for _, c := range staged {
+			c.abort()
+		}
+	}
+	for _, p := range s.st.Products {
+		c, err := stageCopy(p, armored)
+		if err != nil {
+			abortAll()
+			return nil, err
+		}
+		staged = append(staged, c)
+	}
+	name := licenseName(l.ID)
+	if err := atomicfile.Write(filepath.Join(s.dir, name), armored, 0o644); err != nil {
+		abortAll()
+		return nil, err
+	}
+	st := s.st.clone()
+	old := st.License
+	st.License = &Installed{File: name, ID: l.ID, Activation: l.Activation, Sequence: l.Sequence, InstalledAt: s.now.Unix()}
+	if len(l.Nonce) > 0 {
+		st.Pending = nil // answered: the same nonce can never be used again
+	}
+	if err := s.commit(st); err != nil {
+		abortAll()
+		os.Remove(filepath.Join(s.dir, name))
+		return nil, err
+	}
+	res := &Result{License: l}
+	if old != nil {
+		res.Replaced = old.Sequence
+		if old.File != name {
+			os.Remove(filepath.Join(s.dir, old.File))
+		}
+	}
+	if s.hook != nil {
+		if err := s.hook("copies"); err != nil {
+			return nil, err // a crash after the commit: the copies stay staged
+		}
+	}
+	for i, c := range staged {
+		if err := c.finish(); err != nil && res.CopyError == nil {
+			res.CopyError = fmt.Errorf("product %s: %w", s.st.Products[i].Code, err)
+			continue
+		}
+		res.Copied = append(res.Copied, s.st.Products[i].Code)
+	}
+	return res, nil
+}
+
+// Deactivate writes a release receipt for the installed license, signed by
+// the installation key, to out, and removes the license from the store and
+// from every product copy, so that its seats can move (A15, A16, A20).
+func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Receipt, error) {
+	if s.st.License == nil {
+		return nil, ErrNoLicense
+	}
+	s.cleanup()
+	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.LicenseData()
+	if err != nil {
+		return nil, err
+	}
+	host := ""
+	if id, err := s.Identity(); err == nil {
+		host = id.Host
+	}
+	rid := make([]byte, 16)
+	if _, err := rand.Read(rid); err != nil {
+		return nil, err
+	}
+	r := release.Receipt{
+		Activation: s.st.License.Activation,
+		IssuedAt:   s.now.Unix(),
+		ID:         rid,
+		Sequence:   s.st.License.Sequence,
+		License:    s.st.License.ID,
+		Host:       host,
+		Reason:     reason,
+	}
+	receipt, err := release.Seal(r, priv)
+	if err != nil {
+		return nil, err
+	}
+	// Remove the copies first and put them back if anything fails, so a
+	// product never keeps a license whose seat went back to the pool.
+	var removed []Product
+	restore := func() {
+		for _, p := range removed {
+			atomicfile.Write(filepath.Join(p.SettingsDir, CopyFile), data, 0o644)
+		}
+	}
+	for _, p := range s.st.Products {
+		path := filepath.Join(p.SettingsDir, CopyFile)
+		if _, err := os.Lstat(path); err != nil {
+			continue
+		}
+		if err := atomicfile.Remove(path); err != nil {
+			restore()
+			return nil, fmt.Errorf("product %s: cannot remove its license copy: %w", p.Code, err)
+		}
+		removed = append(removed, p)
+	}
+	if err := atomicfile.Write(out, receipt, 0o644); err != nil {
+		restore()
+		return nil, err
+	}
+	st := s.st.clone()
+	file := st.License.File
+	st.License = nil
+	if err := s.commit(st); err != nil {
+		restore()
+		os.Remove(out)
+		return nil, err
+	}
+	os.Remove(filepath.Join(s.dir, file))
+	return &r, nil
+}

@@ -1,0 +1,16 @@
+//go:build !unix && !windows
+
+package store
+
+import (
+	"errors"
+	"os"
+)
+
+// Without a file lock two processes could interleave their writes, so the
+// store refuses to open rather than risk it.
+func lockFile(*os.File) error {
+	return errors.New("file locking is not supported on this system")
+}
+
+func unlockFile(*os.File) error { return nil }
