@@ -125,15 +125,16 @@ type Tx struct {
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
-// nil. A transaction that loses a lock race (SQLite busy, PostgreSQL
-// deadlock or serialization failure) is retried, so fn must have no effect
-// outside tx.
+// nil. A transaction that loses a race (SQLite busy, PostgreSQL deadlock
+// or serialization failure, or a uniqueness violation because another
+// transaction inserted the same row first) is retried, so fn must have no
+// effect outside tx; the retry sees the other transaction's rows.
 func (d *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	const attempts = 8
 	var err error
 	for i := 0; i < attempts; i++ {
 		err = d.run(ctx, fn)
-		if err == nil || !retriable(err) {
+		if err == nil || !(retriable(err) || IsConstraint(err)) {
 			return err
 		}
 		select {

@@ -274,8 +274,9 @@ func (t *Tx) ActiveActivationByKey(ctx context.Context, key []byte) (Activation,
 
 // UpdateActivation writes back an activation's mutable fields.
 func (t *Tx) UpdateActivation(ctx context.Context, a Activation) error {
-	_, err := t.exec(ctx, `UPDATE activations SET seq = ?, state = ?, grp = ?, updated = ?, released = ?, release_reason = ? WHERE id = ?`,
-		a.Seq, a.State, a.Group, a.Updated, a.Released, a.ReleaseReason, a.ID)
+	_, err := t.exec(ctx, `UPDATE activations SET machine_hash = ?, machine = ?, host = ?, email = ?, seq = ?, state = ?, grp = ?,
+		updated = ?, released = ?, release_reason = ? WHERE id = ?`,
+		a.MachineHash, a.Machine, a.Host, a.Email, a.Seq, a.State, a.Group, a.Updated, a.Released, a.ReleaseReason, a.ID)
 	return err
 }
 
@@ -386,10 +387,6 @@ func (t *Tx) GroupAllocations(ctx context.Context, group, purchaser string) ([]A
 	return t.allocations(ctx, `grp = ? AND released = 0 AND order_id IN (SELECT order_id FROM orders WHERE email = ?)`, group, purchaser)
 }
 
-// MachineAllocations returns the active allocations of activations on a machine.
-func (t *Tx) MachineAllocations(ctx context.Context, machineHash string) ([]Allocation, error) {
-	return t.allocations(ctx, `released = 0 AND activation_id IN (SELECT id FROM activations WHERE machine_hash = ? AND state = 'active')`, machineHash)
-}
 
 // OrderMethods returns the activation methods in use by active activations on an order.
 func (t *Tx) OrderMethods(ctx context.Context, order string) ([]string, error) {
@@ -504,14 +501,9 @@ func (t *Tx) QueueMail(ctx context.Context, m Mail) error {
 	return err
 }
 
-// PendingMail returns up to limit unsent messages, oldest first, locked so
-// that two senders do not send the same message (PostgreSQL skips rows
-// another sender holds).
+// PendingMail returns up to limit unsent messages, oldest first.
 func (t *Tx) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
 	q := `SELECT id, to_addr, subject, body, created, sent_at, attempts, last_error FROM outbox WHERE sent_at = 0 ORDER BY id LIMIT ?`
-	if t.dialect == Postgres {
-		q += ` FOR UPDATE SKIP LOCKED`
-	}
 	rows, err := t.query(ctx, q, limit)
 	if err != nil {
 		return nil, err
@@ -560,6 +552,60 @@ func (t *Tx) AuditLog(ctx context.Context, order, activation string) ([]AuditEnt
 	for rows.Next() {
 		var e AuditEntry
 		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// RecentAudit returns the newest limit audit entries, newest first.
+func (t *Tx) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	rows, err := t.query(ctx, `SELECT id, at, actor, action, order_id, activation_id, detail FROM audit ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// OrderIDs returns every order ID, sorted.
+func (t *Tx) OrderIDs(ctx context.Context) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT order_id FROM orders ORDER BY order_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// PendingEmails returns the approval requests still waiting, oldest first.
+func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
+	rows, err := t.query(ctx, `SELECT `+emailCols+` FROM emails WHERE state = 'pending' ORDER BY requested, order_id, email`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Email
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)

@@ -100,7 +100,7 @@ var migrations = []migration{{
 		`CREATE TABLE emails (
 			order_id      TEXT NOT NULL REFERENCES orders(order_id),
 			email         TEXT NOT NULL,
-			state         TEXT NOT NULL CHECK (state IN ('pending', 'approved')),
+			state         TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied')),
 			token_hash    {{blob}} UNIQUE,
 			token_expires BIGINT NOT NULL DEFAULT 0,
 			requested     BIGINT NOT NULL,

@@ -1,0 +1,489 @@
+package desk
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/machine"
+	"github.com/oat-toolkit/oat/request"
+	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/signing"
+)
+
+// Input is a file given to the desk, with the name errors call it by.
+type Input struct {
+	Name string
+	Data []byte
+}
+
+// IssueOptions qualify requests the desk answers.
+type IssueOptions struct {
+	// Method is how the activation is done: Offline (the default, a
+	// request file) or Online (A11).
+	Method string
+	// Group names the hypervisor host or cluster group, for models that
+	// count those (the request cannot know them; the operator does).
+	Group string
+	// Actor is who asks, for the audit log ("desk" by default).
+	Actor string
+}
+
+// Issued is a license the desk issued (or, for a repeated request,
+// issued before).
+type Issued struct {
+	Name       string // the Input's name
+	Activation string
+	Sequence   uint64
+	New        bool // a new activation was recorded
+	Repeat     bool // the request had been answered already: the same license again
+	License    response.License
+	File       []byte // the signed, armored license file
+}
+
+// clockSkew is how far before its issue time a license is valid, so that
+// an isolated server whose clock lags the desk's can install it.
+const clockSkew = 24 * time.Hour
+
+type parsedRequest struct {
+	name string
+	req  *request.Request
+	key  ed25519.PublicKey
+}
+
+// Issue answers requests, all in one ledger transaction: either every
+// request is granted and recorded, or none is and the error names the
+// request that was refused. The license files are signed with vendor only
+// after the transaction committed.
+func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input, opt IssueOptions) ([]Issued, error) {
+	if len(vendor) != ed25519.PrivateKeySize {
+		return nil, errors.New("desk: no vendor key")
+	}
+	if len(in) == 0 {
+		return nil, fmt.Errorf("%w: no request", ErrInvalidInput)
+	}
+	switch opt.Method {
+	case "":
+		opt.Method = Offline
+	case Offline, Online:
+	default:
+		return nil, fmt.Errorf("%w: method %q is neither offline nor online", ErrInvalidInput, opt.Method)
+	}
+	if err := validText("group", opt.Group, 200, false); err != nil {
+		return nil, err
+	}
+	var reqs []parsedRequest
+	var orderIDs []string
+	nonces := map[string]string{}
+	for _, f := range in {
+		r, pub, err := request.Parse(f.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", f.Name, ErrBadFile, err)
+		}
+		if err := validRequest(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if other, dup := nonces[string(r.Nonce)]; dup {
+			return nil, fmt.Errorf("%s: %w: the same request as %s", f.Name, ErrInvalidInput, other)
+		}
+		nonces[string(r.Nonce)] = f.Name
+		reqs = append(reqs, parsedRequest{f.Name, r, pub})
+		orderIDs = append(orderIDs, r.Order)
+	}
+	var out []Issued
+	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
+		out = out[:0]
+		now := d.now().Unix()
+		orders, err := tx.LockOrders(ctx, orderIDs...)
+		if err != nil {
+			return err
+		}
+		for _, p := range reqs {
+			is, err := d.issueOne(ctx, tx, orders, p, opt, now)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			out = append(out, is)
+		}
+		if d.beforeCommit != nil {
+			return d.beforeCommit()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].File, err = response.Seal(out[i].License, vendor); err != nil {
+			return nil, fmt.Errorf("%s: sign the license: %w", out[i].Name, err)
+		}
+	}
+	return out, nil
+}
+
+// IssueOne answers one request.
+func (d *Desk) IssueOne(ctx context.Context, vendor ed25519.PrivateKey, name string, data []byte, opt IssueOptions) (*Issued, error) {
+	out, err := d.Issue(ctx, vendor, []Input{{Name: name, Data: data}}, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+func validRequest(r *request.Request) error {
+	for _, f := range []struct {
+		name, v  string
+		required bool
+	}{{"order", r.Order, true}, {"fulfillment number", r.Fulfillment, true}, {"e-mail", r.Email, true}, {"host", r.Host, false}} {
+		if err := validText(f.name, f.v, 200, f.required); err != nil {
+			return err
+		}
+	}
+	if len(r.Products) > 64 {
+		return fmt.Errorf("%w: more than 64 products", ErrInvalidInput)
+	}
+	return nil
+}
+
+func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]ledger.Order, p parsedRequest, opt IssueOptions, now int64) (Issued, error) {
+	r := p.req
+	// The same request again gets the same license: no second seat.
+	prev, err := tx.LicenseByNonce(ctx, r.Nonce)
+	switch {
+	case err == nil:
+		act, err := tx.Activation(ctx, prev.Activation)
+		if err != nil {
+			return Issued{}, err
+		}
+		if !bytes.Equal(act.InstallKey, p.key) {
+			return Issued{}, fmt.Errorf("%w: this request's nonce was answered for another installation", ErrConflict)
+		}
+		var l response.License
+		if err := signing.UnmarshalClaims(prev.Claims, &l); err != nil {
+			return Issued{}, fmt.Errorf("license %d of activation %s in the ledger: %w", prev.Seq, act.ID, err)
+		}
+		return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, Repeat: true, License: l}, nil
+	case !errors.Is(err, ledger.ErrNotFound):
+		return Issued{}, err
+	}
+
+	o, ok := orders[r.Order]
+	if !ok {
+		return Issued{}, fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, r.Order)
+	}
+	if !checkFulfillment(o, r.Fulfillment) {
+		return Issued{}, fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, r.Order)
+	}
+	email := normEmail(r.Email)
+	if err := checkEmail(ctx, tx, o, email); err != nil {
+		return Issued{}, err
+	}
+	if err := checkMethod(ctx, tx, o.ID, opt.Method); err != nil {
+		return Issued{}, err
+	}
+	codes, err := requestedCodes(ctx, tx, o.ID, r.Products)
+	if err != nil {
+		return Issued{}, err
+	}
+	fpBytes, err := signing.MarshalClaims(r.Machine)
+	if err != nil {
+		return Issued{}, fmt.Errorf("%w: machine: %w", ErrBadFile, err)
+	}
+
+	act, err := tx.ActiveActivationByKey(ctx, p.key)
+	isNew := errors.Is(err, ledger.ErrNotFound)
+	switch {
+	case isNew:
+		act = ledger.Activation{ID: newID("act-"), InstallKey: p.key, Method: opt.Method, Group: opt.Group,
+			State: "active", Created: now}
+	case err != nil:
+		return Issued{}, err
+	default:
+		// The installation is activated already: a reinstall or a product
+		// added on the same machine gets an updated license, not a new
+		// seat; the same installation on other hardware is a clone (B4)
+		// or a recovery (A26) and must release the old activation first.
+		var stored machine.Fingerprint
+		if err := signing.UnmarshalClaims(act.Machine, &stored); err != nil {
+			return Issued{}, fmt.Errorf("activation %s: machine in the ledger: %w", act.ID, err)
+		}
+		if m, err := machine.Compare(stored, r.Machine); err != nil || !m.OK {
+			return Issued{}, fmt.Errorf("%w: this installation is activated as %s on another machine (host %q): release that activation before activating here (A16, A26, B4)", ErrConflict, act.ID, act.Host)
+		}
+		if act.Method != opt.Method {
+			return Issued{}, fmt.Errorf("%w: activation %s is %s; release it before activating %s (A20)", ErrConflict, act.ID, act.Method, opt.Method)
+		}
+		if opt.Group != "" && act.Group != "" && opt.Group != act.Group {
+			return Issued{}, fmt.Errorf("%w: activation %s is in group %q, not %q", ErrConflict, act.ID, act.Group, opt.Group)
+		}
+		if act.Group == "" {
+			act.Group = opt.Group
+		}
+	}
+	act.Machine, act.MachineHash, act.Host, act.Email = fpBytes, hashHex(fpBytes), r.Host, email
+	act.Seq++
+	act.Updated = now
+	if isNew {
+		if err := tx.InsertActivation(ctx, act); err != nil {
+			return Issued{}, err
+		}
+	}
+	added, err := allocateCodes(ctx, tx, act, o, codes, r.Machine, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	l, err := d.license(ctx, tx, act, r.Machine, r.Nonce, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	action := "activation.update"
+	if isNew {
+		action = "activation.new"
+	}
+	if err := audit(ctx, tx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
+		"seq": act.Seq, "host": r.Host, "email": email, "method": act.Method, "group": act.Group,
+		"added": added, "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
+		return Issued{}, err
+	}
+	return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, New: isNew, License: l}, nil
+}
+
+// requestedCodes is the products a request asks for on an order: those it
+// names, each of which must be on the order, or else all of the order's.
+func requestedCodes(ctx context.Context, tx *ledger.Tx, order string, asked []string) ([]string, error) {
+	lines, err := tx.Lines(ctx, order)
+	if err != nil {
+		return nil, err
+	}
+	var onOrder []string
+	for _, l := range lines {
+		onOrder = append(onOrder, l.Product)
+	}
+	if len(asked) == 0 {
+		return onOrder, nil
+	}
+	var out []string
+	for _, c := range asked {
+		if slices.Contains(out, c) {
+			continue
+		}
+		if _, _, err := product(ctx, tx, c); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(onOrder, c) {
+			return nil, fmt.Errorf("%w: %s is not on order %s", ErrNotEntitled, c, order)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// allocateCodes gives an activation seats of an order's products it does
+// not hold yet, and returns those products.
+func allocateCodes(ctx context.Context, tx *ledger.Tx, act ledger.Activation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, error) {
+	held, err := tx.ActivationAllocations(ctx, act.ID)
+	if err != nil {
+		return nil, err
+	}
+	models := map[string]Model{}
+	var all []string
+	holds := map[string]bool{}
+	for _, a := range held {
+		if a.Released != 0 {
+			continue
+		}
+		if a.Order == o.ID {
+			holds[a.Product] = true
+		}
+		if _, m, err := product(ctx, tx, a.Product); err == nil {
+			models[a.Product] = m
+		} else {
+			return nil, err
+		}
+		if !slices.Contains(all, a.Product) {
+			all = append(all, a.Product)
+		}
+	}
+	var todo []string
+	for _, c := range codes {
+		if holds[c] {
+			continue
+		}
+		_, m, err := product(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		models[c] = m
+		todo = append(todo, c)
+		if !slices.Contains(all, c) {
+			all = append(all, c)
+		}
+	}
+	if err := checkAlone(all, models); err != nil {
+		return nil, err
+	}
+	for _, c := range todo {
+		m := models[c]
+		if err := fit(c, m, fp); err != nil {
+			return nil, err
+		}
+		group, err := groupFor(c, m, act.Group, act.Host, act.Email, fp)
+		if err != nil {
+			return nil, err
+		}
+		st, err := lineState(ctx, tx, o.ID, c, m)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := allocate(ctx, tx, st, o, act, group, fp, now); err != nil {
+			return nil, err
+		}
+	}
+	return todo, nil
+}
+
+// license builds, records and returns the next license of an activation
+// (act.Seq is its sequence) from what the activation holds.
+func (d *Desk) license(ctx context.Context, tx *ledger.Tx, act ledger.Activation, fp machine.Fingerprint, nonce []byte, now int64) (response.License, error) {
+	allocs, err := tx.ActivationAllocations(ctx, act.ID)
+	if err != nil {
+		return response.License{}, err
+	}
+	lineCache := map[string][]ledger.Line{}
+	var ents []response.Entitlement
+	for _, a := range allocs {
+		if a.Released != 0 {
+			continue
+		}
+		p, m, err := product(ctx, tx, a.Product)
+		if err != nil {
+			return response.License{}, err
+		}
+		o, err := tx.Order(ctx, a.Order)
+		if err != nil {
+			return response.License{}, err
+		}
+		lines, ok := lineCache[a.Order]
+		if !ok {
+			if lines, err = tx.Lines(ctx, a.Order); err != nil {
+				return response.License{}, err
+			}
+			lineCache[a.Order] = lines
+		}
+		var exp int64
+		for _, l := range lines {
+			if l.Product == a.Product {
+				exp = l.Expires
+			}
+		}
+		if m.TermDays > 0 {
+			if t := a.Created + int64(m.TermDays)*86400; exp == 0 || t < exp {
+				exp = t
+			}
+		}
+		e := response.Entitlement{Code: a.Product, Order: a.Order, Fulfillment: o.Fulfillment, Model: p.Model,
+			Pool: a.Pool, Expires: exp, Seats: 1}
+		if m.Count == "activation" {
+			e.Seats = uint32((a.Units + m.perSeat() - 1) / m.perSeat())
+		}
+		if m.perSeat() > 1 || m.Measure != "" {
+			e.Units = uint32(a.Units)
+		}
+		ents = append(ents, e)
+	}
+	if len(ents) == 0 {
+		return response.License{}, fmt.Errorf("%w: activation %s holds no products", ErrConflict, act.ID)
+	}
+	sort.Slice(ents, func(i, j int) bool {
+		if ents[i].Code != ents[j].Code {
+			return ents[i].Code < ents[j].Code
+		}
+		return ents[i].Order < ents[j].Order
+	})
+	key := ed25519.PublicKey(act.InstallKey)
+	cti := make([]byte, 16)
+	rand.Read(cti)
+	l := response.License{
+		Issuer:     d.name,
+		Activation: act.ID,
+		NotBefore:  now - int64(clockSkew/time.Second),
+		IssuedAt:   now,
+		ID:         cti,
+		Confirm:    signing.NewConfirmation(key),
+		Sequence:   uint64(act.Seq),
+		Nonce:      nonce,
+		Host:       act.Host,
+		Machine:    fp,
+		Products:   ents,
+	}
+	claims, err := signing.MarshalClaims(l)
+	if err != nil {
+		return response.License{}, err
+	}
+	if err := tx.InsertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
+		return response.License{}, err
+	}
+	if err := tx.UpdateActivation(ctx, act); err != nil {
+		return response.License{}, err
+	}
+	return l, nil
+}
+
+// checkEmail applies A8: the purchaser's address, an approved one, or one
+// already used on the order may activate; so may any address while the
+// order has no activation. A further address needs approval.
+func checkEmail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email string) error {
+	if err := validText("e-mail", email, 200, true); err != nil {
+		return err
+	}
+	if email == o.Email {
+		return nil
+	}
+	used, err := tx.OrderEmails(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if len(used) == 0 || slices.Contains(used, email) {
+		return nil
+	}
+	e, err := tx.Email(ctx, o.ID, email)
+	if err == nil && e.State == "approved" {
+		return nil
+	}
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	who := "the purchaser (" + o.Email + ")"
+	if o.Email == "" {
+		who = "the license desk"
+	}
+	return fmt.Errorf("%w: %s is not approved for order %s, which other servers use with another address; %s must approve it first (A8)", ErrPendingApproval, email, o.ID, who)
+}
+
+// checkMethod applies A11: one order is not used online and offline at once.
+func checkMethod(ctx context.Context, tx *ledger.Tx, order, method string) error {
+	methods, err := tx.OrderMethods(ctx, order)
+	if err != nil {
+		return err
+	}
+	for _, m := range methods {
+		if m != method {
+			return fmt.Errorf("%w: order %s is activated %s on other servers and cannot be mixed with %s activation; release those first (A11, A20)", ErrConflict, order, m, method)
+		}
+	}
+	return nil
+}
+
+func keyID(pub []byte) string {
+	if len(pub) != ed25519.PublicKeySize {
+		return ""
+	}
+	return fmt.Sprint(keysID(pub))
+}
