@@ -176,4 +176,6 @@ func wantErr(t *testing.T, err error, sentinel error, msg string) {
 	}
 }
 
-func parseRequest(data []byte) (*request.Request, ed25519.PublicKey, error) { return request.Parse(data) }
+func parseRequest(data []byte) (*request.Request, ed25519.PublicKey, error) {
+	return request.Parse(data)
+}

@@ -387,7 +387,6 @@ func (t *Tx) GroupAllocations(ctx context.Context, group, purchaser string) ([]A
 	return t.allocations(ctx, `grp = ? AND released = 0 AND order_id IN (SELECT order_id FROM orders WHERE email = ?)`, group, purchaser)
 }
 
-
 // OrderMethods returns the activation methods in use by active activations on an order.
 func (t *Tx) OrderMethods(ctx context.Context, order string) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT DISTINCT a.method FROM activations a JOIN allocations l ON l.activation_id = a.id

@@ -1,0 +1,493 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/desk"
+	"github.com/oat-toolkit/oat/keys"
+	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/signing"
+)
+
+var dbFlag = &ucli.StringFlag{Name: "db", Usage: "the ledger: a SQLite file `DSN` (path) or postgres://...", Required: true}
+
+func deskKeyFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses", Required: true},
+		&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
+		passphraseFlag,
+	}
+}
+
+func deskCommand(e *env) *ucli.Command {
+	return &ucli.Command{
+		Name:   "desk",
+		Usage:  "the license desk: orders, issuing licenses, releases, on a SQLite or PostgreSQL ledger",
+		Action: subcommandUsage,
+		Subcommands: []*ucli.Command{
+			{
+				Name:  "init",
+				Usage: "create or migrate the ledger and load the product catalog",
+				Flags: []ucli.Flag{dbFlag,
+					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true}},
+				Action: e.deskInit,
+			},
+			{
+				Name:   "order",
+				Usage:  "record orders",
+				Action: subcommandUsage,
+				Subcommands: []*ucli.Command{{
+					Name:  "add",
+					Usage: "add a product line to an order (a new order, or one with the same fulfillment number and e-mail)",
+					Flags: []ucli.Flag{dbFlag,
+						&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+						&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
+						&ucli.StringFlag{Name: "email", Usage: "the purchaser's e-mail `ADDRESS`", Required: true},
+						&ucli.StringFlag{Name: "product", Usage: "product `CODE` from the catalog", Required: true},
+						&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true},
+						&ucli.StringFlag{Name: "expires", Usage: "last day of a subscription, `YYYY-MM-DD` (default: perpetual)"},
+					},
+					Action: e.deskOrderAdd,
+				}, {
+					Name:      "import",
+					Usage:     "add many order lines from a JSON file, all or none (see examples/orders.json)",
+					ArgsUsage: "FILE",
+					Flags:     []ucli.Flag{dbFlag},
+					Action:    e.deskOrderImport,
+				}},
+			},
+			{
+				Name:      "issue",
+				Usage:     "verify request files and answer them with signed licenses",
+				ArgsUsage: "REQUEST...",
+				Flags: append(deskKeyFlags(),
+					dbFlag,
+					&ucli.StringFlag{Name: "out", Usage: "write the license to `FILE` (one request)"},
+					&ucli.StringFlag{Name: "out-dir", Usage: "write NAME.license for each REQUEST into `DIR`"},
+					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
+					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
+				),
+				Action: e.deskIssue,
+			},
+			{
+				Name:  "update",
+				Usage: "issue an activation's next license: add an order (A10, A19) or change its pool (A12)",
+				Flags: append(deskKeyFlags(),
+					dbFlag,
+					&ucli.StringFlag{Name: "activation", Usage: "activation `ID`", Required: true},
+					&ucli.StringFlag{Name: "add-order", Usage: "add the products of order `ID`"},
+					&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER` of --add-order"},
+					&ucli.StringSliceFlag{Name: "product", Usage: "only this product `CODE` of --add-order (repeatable)"},
+					&ucli.StringFlag{Name: "pool", Usage: "move the activation's seats to pool `NAME`"},
+					&ucli.StringFlag{Name: "pool-product", Usage: "move only the seats of product `CODE`"},
+					&ucli.StringFlag{Name: "out", Usage: "write the license to `FILE`", Required: true},
+				),
+				Action: e.deskUpdate,
+			},
+			{
+				Name:      "release",
+				Usage:     "accept a release receipt and return its seats to the default pool (A15)",
+				ArgsUsage: "RECEIPT",
+				Flags:     []ucli.Flag{dbFlag},
+				Action:    e.deskRelease,
+			},
+			{
+				Name:  "release-stale",
+				Usage: "release a machine that is gone, without a receipt (A21)",
+				Flags: []ucli.Flag{dbFlag,
+					&ucli.StringFlag{Name: "activation", Usage: "activation `ID`", Required: true},
+					&ucli.StringFlag{Name: "reason", Usage: "why, for the audit log", Required: true}},
+				Action: e.deskReleaseStale,
+			},
+			{
+				Name:  "approve",
+				Usage: "let another e-mail address activate on an order (A8)",
+				Flags: []ucli.Flag{dbFlag,
+					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+					&ucli.StringFlag{Name: "email", Usage: "the e-mail `ADDRESS` to approve", Required: true},
+					&ucli.BoolFlag{Name: "deny", Usage: "deny it instead"}},
+				Action: e.deskApprove,
+			},
+			{
+				Name:  "pool",
+				Usage: "create, resize or (with --seats 0) remove a named license pool of an order (A12)",
+				Flags: []ucli.Flag{dbFlag,
+					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
+					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
+					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true}},
+				Action: e.deskPool,
+			},
+			{
+				Name:  "show",
+				Usage: "show an order: seats, used, free, pools, activations",
+				Flags: []ucli.Flag{dbFlag,
+					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+					&ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
+				Action: e.deskShow,
+			},
+		},
+	}
+}
+
+// actor names who ran a desk command, for the audit log.
+func (e *env) actor() string {
+	if u := e.getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
+// openDesk opens the ledger at --db and checks its schema.
+func (e *env) openDesk(c *ucli.Context) (*desk.Desk, func(), error) {
+	ctx := c.Context
+	db, err := ledger.Open(ctx, c.String("db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.Check(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	name := desk.DefaultName
+	if c.IsSet("desk-name") {
+		name = c.String("desk-name")
+	}
+	return desk.New(db, desk.Options{Name: name}), func() { db.Close() }, nil
+}
+
+func (e *env) vendorKey(c *ucli.Context) (ed25519.PrivateKey, error) {
+	path := c.String("key")
+	pass, err := e.passphrase(c, path, false)
+	if err != nil {
+		return nil, err
+	}
+	return keys.LoadPrivateKey(path, pass)
+}
+
+func (e *env) deskInit(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	cat, err := desk.ReadCatalog(c.String("catalog"))
+	if err != nil {
+		return err
+	}
+	db, err := ledger.Open(c.Context, c.String("db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	from, to, err := db.Migrate(c.Context)
+	if err != nil {
+		return err
+	}
+	if err := desk.New(db, desk.Options{}).LoadCatalog(c.Context, cat, e.actor()); err != nil {
+		return fmt.Errorf("ledger %s: %w", db, err)
+	}
+	switch {
+	case from == 0:
+		fmt.Fprintf(e.stdout, "created the ledger %s (%s, schema %d)\n", db, db.Dialect(), to)
+	case from < to:
+		fmt.Fprintf(e.stdout, "migrated the ledger %s from schema %d to %d\n", db, from, to)
+	default:
+		fmt.Fprintf(e.stdout, "the ledger %s is up to date (schema %d)\n", db, to)
+	}
+	fmt.Fprintf(e.stdout, "loaded %d products from %s\n", len(cat.Products), c.String("catalog"))
+	return nil
+}
+
+func (e *env) deskOrderAdd(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	l := desk.OrderLine{Order: c.String("order"), Fulfillment: c.String("fulfillment"), Email: c.String("email"),
+		Product: c.String("product"), Seats: c.Int64("seats"), Expires: c.String("expires")}
+	if err := d.AddOrder(c.Context, l, e.actor()); err != nil {
+		return err
+	}
+	until := "perpetual"
+	if l.Expires != "" {
+		until = "until " + l.Expires
+	}
+	fmt.Fprintf(e.stdout, "order %s: %d × %s (%s)\n", l.Order, l.Seats, l.Product, until)
+	return nil
+}
+
+func (e *env) deskOrderImport(c *ucli.Context) error {
+	if err := requireArgs(c, 1, "one orders FILE"); err != nil {
+		return err
+	}
+	path := c.Args().First()
+	lines, err := desk.ReadOrders(path)
+	if err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := d.ImportOrders(c.Context, lines, e.actor()); err != nil {
+		return fmt.Errorf("orders %s: %w", path, err)
+	}
+	fmt.Fprintf(e.stdout, "imported %d order lines from %s\n", len(lines), path)
+	return nil
+}
+
+// licenseName is the license file written for a request in --out-dir.
+func licenseName(request string) string {
+	base := filepath.Base(request)
+	if ext := filepath.Ext(base); ext != "" && ext != base {
+		base = strings.TrimSuffix(base, ext)
+	}
+	return base + ".license"
+}
+
+func (e *env) deskIssue(c *ucli.Context) error {
+	out, outDir := c.String("out"), c.String("out-dir")
+	switch {
+	case c.NArg() == 0:
+		return usagef("desk issue: want REQUEST files")
+	case (out == "") == (outDir == ""):
+		return usagef("desk issue: give either --out FILE (one request) or --out-dir DIR")
+	case out != "" && c.NArg() != 1:
+		return usagef("desk issue: --out takes one REQUEST; use --out-dir for several")
+	}
+	var in []desk.Input
+	targets := map[string]string{}
+	for _, path := range c.Args().Slice() {
+		data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+		if err != nil {
+			return fmt.Errorf("request %s: %w", path, err)
+		}
+		target := out
+		if outDir != "" {
+			target = filepath.Join(outDir, licenseName(path))
+		}
+		if other, dup := targets[target]; dup {
+			return fmt.Errorf("requests %s and %s would both be answered in %s", other, path, target)
+		}
+		targets[target] = path
+		in = append(in, desk.Input{Name: path, Data: data})
+	}
+	if outDir != "" {
+		if st, err := os.Stat(outDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("--out-dir %s: not a directory", outDir)
+		}
+	}
+	vendor, err := e.vendorKey(c)
+	if err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()})
+	if err != nil {
+		return err
+	}
+	for _, is := range issued {
+		target := out
+		if outDir != "" {
+			target = filepath.Join(outDir, licenseName(is.Name))
+		}
+		if err := atomicfile.Write(target, is.File, 0o644); err != nil {
+			return fmt.Errorf("license %s: %w (the ledger has recorded it: issue the same request again to get the same license)", target, err)
+		}
+		e.printIssued(is, target)
+	}
+	return nil
+}
+
+func (e *env) printIssued(is desk.Issued, target string) {
+	var codes []string
+	for _, p := range is.License.Products {
+		codes = append(codes, p.Code)
+	}
+	what := "updated"
+	switch {
+	case is.Repeat:
+		what = "already answered, same license"
+	case is.New:
+		what = "new activation"
+	}
+	fmt.Fprintf(e.stdout, "%s: activation %s, license %d (%s), host %s: %s\n",
+		target, is.Activation, is.Sequence, what, is.License.Host, strings.Join(codes, ", "))
+}
+
+func (e *env) deskUpdate(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	vendor, err := e.vendorKey(c)
+	if err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	is, err := d.Update(c.Context, vendor, c.String("activation"), desk.Change{
+		AddOrder: c.String("add-order"), Fulfillment: c.String("fulfillment"), Products: c.StringSlice("product"),
+		Pool: c.String("pool"), PoolProduct: c.String("pool-product"), Actor: e.actor()})
+	if err != nil {
+		return err
+	}
+	target := c.String("out")
+	if err := atomicfile.Write(target, is.File, 0o644); err != nil {
+		return fmt.Errorf("license %s: %w (the ledger has recorded license %d; run oat desk update again for a newer one)", target, err, is.Sequence)
+	}
+	e.printIssued(*is, target)
+	return nil
+}
+
+func (e *env) deskRelease(c *ucli.Context) error {
+	if err := requireArgs(c, 1, "one RECEIPT"); err != nil {
+		return err
+	}
+	path := c.Args().First()
+	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return fmt.Errorf("receipt %s: %w", path, err)
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rel, err := d.Release(c.Context, data)
+	if err != nil {
+		return fmt.Errorf("receipt %s: %w", path, err)
+	}
+	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	return nil
+}
+
+func (e *env) deskReleaseStale(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rel, err := d.ReleaseStale(c.Context, c.String("activation"), c.String("reason"), e.actor())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	return nil
+}
+
+func (e *env) deskApprove(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	approve := !c.Bool("deny")
+	if err := d.Decide(c.Context, c.String("order"), c.String("email"), approve, e.actor()); err != nil {
+		return err
+	}
+	verb := "approved"
+	if !approve {
+		verb = "denied"
+	}
+	fmt.Fprintf(e.stdout, "%s %s for order %s\n", verb, c.String("email"), c.String("order"))
+	return nil
+}
+
+func (e *env) deskPool(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := d.SetPool(c.Context, c.String("order"), c.String("product"), c.String("name"), c.Int64("seats"), e.actor()); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", c.String("order"), c.String("name"), c.String("product"), c.Int64("seats"))
+	return nil
+}
+
+func (e *env) deskShow(c *ucli.Context) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	v, err := d.Show(c.Context, c.String("order"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	printOrder(e, v)
+	return nil
+}
+
+func printOrder(e *env, v *desk.OrderView) {
+	fmt.Fprintf(e.stdout, "order %s  fulfillment %s  purchaser %s\n", v.Order, v.Fulfillment, orDash(v.Email))
+	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PRODUCT\tMODEL\tSEATS\tUSED\tFREE\tEXPIRES")
+	for _, l := range v.Products {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\n", l.Code, l.Model, l.Seats, l.Used, l.Free, orDash(l.Expires))
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout, "pools:")
+	tw = tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	for _, p := range v.Pools {
+		fmt.Fprintf(tw, "  %s\t%s\t%d seats\t%d used\n", p.Product, p.Name, p.Seats, p.Used)
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout, "activations:")
+	if len(v.Activations) == 0 {
+		fmt.Fprintln(e.stdout, "  none")
+	}
+	tw = tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	for _, a := range v.Activations {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\n", a.ID, a.Host, a.Email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "))
+	}
+	tw.Flush()
+	for _, m := range v.Emails {
+		fmt.Fprintf(e.stdout, "e-mail %s: %s\n", m.Email, m.State)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
