@@ -56,6 +56,7 @@ func newApp(e *env) *ucli.App {
 	app.Commands = append(app.Commands, keysCommand(e), showCommand(e))
 	app.Commands = append(app.Commands, serverCommands(e)...)
 	app.Commands = append(app.Commands, productKeyCommand(e))
+	app.Commands = append(app.Commands, portalCommand(e))
 	app.Commands = append(app.Commands, deskCommand(e), demoCommand(e))
 	return app
 }

@@ -108,7 +108,7 @@ func (d *fakeDesk) Order(_ context.Context, id string) (*Order, error) {
 		return nil, fmt.Errorf("order %s: %w", id, ErrNotFound)
 	}
 	return &Order{ID: "ORD-1", Fulfillment: "FN-1", Email: "buyer@example.com",
-		Products:    []OrderLine{{Code: "backup-server", Seats: 5, Used: 2}},
+		Products:    []OrderLine{{Code: "backup-server", Seats: 5, Used: 2, Free: 3}},
 		Pools:       []Pool{{Name: "Tokyo", Product: "backup-server", Seats: 2, Used: 1}},
 		Activations: []Activation{{ID: "act-1", Host: "db01", Email: "buyer@example.com", Sequence: 1, Products: []string{"backup-server"}, Issued: d.now()}},
 	}, nil

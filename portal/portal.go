@@ -86,21 +86,21 @@ type Order struct {
 
 // OrderLine is one product on an order.
 type OrderLine struct {
-	Code    string     `json:"code"`
-	Seats   int        `json:"seats"`
-	Used    int        `json:"used"`
-	Expires *time.Time `json:"expires,omitempty"`
+	Code    string `json:"code"`
+	Model   string `json:"model,omitempty"`
+	Seats   int64  `json:"seats"`
+	Used    int64  `json:"used"`
+	Free    int64  `json:"free"`
+	Expires string `json:"expires,omitempty"` // last day of a subscription, YYYY-MM-DD
 }
-
-// Free is the number of seats not in use.
-func (l OrderLine) Free() int { return max(l.Seats-l.Used, 0) }
 
 // Pool is a named allocation of an order's seats (A12).
 type Pool struct {
 	Name    string `json:"name"`
 	Product string `json:"product"`
-	Seats   int    `json:"seats"`
-	Used    int    `json:"used"`
+	Seats   int64  `json:"seats"`
+	Used    int64  `json:"used"`
+	Free    int64  `json:"free"`
 }
 
 // Activation is one installation's hold on an order.
@@ -112,6 +112,7 @@ type Activation struct {
 	Products []string  `json:"products"`
 	Issued   time.Time `json:"issued"`
 	Released bool      `json:"released"`
+	Reason   string    `json:"release_reason,omitempty"`
 }
 
 // Approval is a request by a second e-mail address to use an order, waiting

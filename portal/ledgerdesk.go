@@ -1,0 +1,272 @@
+package portal
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/oat-toolkit/oat/desk"
+	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/request"
+)
+
+// LedgerDesk serves the portal from a license desk over its ledger, and
+// its outbox to the mail Sender. The vendor key signs licenses in this
+// process and is never handed out.
+type LedgerDesk struct {
+	d       *desk.Desk
+	vendor  ed25519.PrivateKey
+	baseURL string
+	now     func() time.Time
+}
+
+// NewLedgerDesk returns the portal's view of d. baseURL is the portal's
+// public address, for the approval links mailed to purchasers.
+func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *LedgerDesk {
+	return &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
+}
+
+// kindError gives a desk error the portal's kind, keeping its text.
+type kindError struct{ kind, err error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// deskKinds maps the desk's sentinel errors to the portal's.
+var deskKinds = []struct{ desk, portal error }{
+	{desk.ErrBadFile, ErrBadFile},
+	{desk.ErrNotEntitled, ErrNotEntitled},
+	{desk.ErrPendingApproval, ErrPendingApproval},
+	{desk.ErrNoSeats, ErrNoSeats},
+	{desk.ErrConflict, ErrConflict},
+	{desk.ErrExpired, ErrExpired},
+	{desk.ErrInvalidInput, ErrInvalidInput},
+	{ledger.ErrNotFound, ErrNotFound},
+}
+
+func kind(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, k := range deskKinds {
+		if errors.Is(err, k.desk) {
+			return kindError{k.portal, err}
+		}
+	}
+	return err
+}
+
+func (l *LedgerDesk) link(token string) string {
+	return l.baseURL + "/approve?t=" + url.QueryEscape(token)
+}
+
+// Issue answers a request. A second e-mail address on an order that needs
+// the purchaser's approval (A8) starts the approval: the purchaser is
+// mailed a link valid 72 hours (A7), once, not at every retry.
+func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal"})
+	if err == nil {
+		return is.File, nil
+	}
+	if !errors.Is(err, desk.ErrPendingApproval) {
+		return nil, kind(err)
+	}
+	// The desk checked the order ID and fulfillment number before it got
+	// to the e-mail, so the request is genuine for this order.
+	req, _, perr := request.Parse(data)
+	if perr != nil {
+		return nil, kind(err)
+	}
+	e, aerr := l.d.EmailApproval(ctx, req.Order, req.Email)
+	switch {
+	case aerr == nil && e.State == "denied":
+		return nil, fmt.Errorf("%w: the purchaser of order %s did not approve %s; ask them or the license desk", ErrNotEntitled, req.Order, req.Email)
+	case aerr == nil && e.State == "pending" && e.TokenExpires > l.now().Unix():
+		return nil, fmt.Errorf("%w: %s is waiting for the approval of the purchaser of order %s; a link was sent to them, valid until %s UTC",
+			ErrPendingApproval, req.Email, req.Order, time.Unix(e.TokenExpires, 0).UTC().Format("2006-01-02 15:04"))
+	case aerr != nil && !errors.Is(aerr, ledger.ErrNotFound):
+		return nil, aerr
+	}
+	if _, rerr := l.d.RequestApproval(ctx, req.Order, req.Email, req.Host, l.link); rerr != nil {
+		return nil, kind(rerr)
+	}
+	return nil, fmt.Errorf("%w: %s is not yet approved for order %s: we sent the purchaser a link to approve it (valid 72 hours); upload the same file again once it is approved",
+		ErrPendingApproval, req.Email, req.Order)
+}
+
+// Release accepts a release receipt.
+func (l *LedgerDesk) Release(ctx context.Context, receipt []byte) (Released, error) {
+	r, err := l.d.Release(ctx, receipt)
+	if err != nil {
+		return Released{}, kind(err)
+	}
+	return Released{Activation: r.Activation, Host: r.Host, Products: r.Products}, nil
+}
+
+// approvalID names an approval (an address on an order) in a URL.
+func approvalID(order, email string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "\n" + email))
+}
+
+func parseApprovalID(id string) (order, email string, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return "", "", false
+	}
+	order, email, ok = strings.Cut(string(b), "\n")
+	return order, email, ok
+}
+
+func approvalOf(e *ledger.Email) *Approval {
+	a := &Approval{ID: approvalID(e.Order, e.Email), Order: e.Order, Email: e.Email, State: e.State,
+		Created: time.Unix(e.Requested, 0)}
+	if e.TokenExpires > 0 {
+		a.Expires = time.Unix(e.TokenExpires, 0)
+	}
+	return a
+}
+
+// Approvals lists the addresses waiting for approval.
+func (l *LedgerDesk) Approvals(ctx context.Context) ([]Approval, error) {
+	es, err := l.d.Approvals(ctx)
+	if err != nil {
+		return nil, kind(err)
+	}
+	out := make([]Approval, 0, len(es))
+	for i := range es {
+		out = append(out, *approvalOf(&es[i]))
+	}
+	return out, nil
+}
+
+// Decide approves or denies as desk staff.
+func (l *LedgerDesk) Decide(ctx context.Context, id string, approve bool, by string) error {
+	order, email, ok := parseApprovalID(id)
+	if !ok {
+		return fmt.Errorf("%w: approval %q", ErrNotFound, id)
+	}
+	return kind(l.d.Decide(ctx, order, email, approve, "staff:"+by))
+}
+
+// ApprovalByToken finds the approval a link names.
+func (l *LedgerDesk) ApprovalByToken(ctx context.Context, token string) (*Approval, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: no link token", ErrNotFound)
+	}
+	e, err := l.d.ApprovalByToken(ctx, token)
+	if e == nil {
+		return nil, kind(err)
+	}
+	return approvalOf(e), kind(err)
+}
+
+// DecideByToken decides through the purchaser's link.
+func (l *LedgerDesk) DecideByToken(ctx context.Context, token string, approve bool) error {
+	if token == "" {
+		return fmt.Errorf("%w: no link token", ErrNotFound)
+	}
+	return kind(l.d.DecideByToken(ctx, token, approve))
+}
+
+// RenewApproval mails a fresh link for an expired one.
+func (l *LedgerDesk) RenewApproval(ctx context.Context, token string) error {
+	if token == "" {
+		return fmt.Errorf("%w: no link token", ErrNotFound)
+	}
+	_, err := l.d.RenewApproval(ctx, token, l.link)
+	return kind(err)
+}
+
+// SetPool creates or resizes a pool.
+func (l *LedgerDesk) SetPool(ctx context.Context, order, product, pool string, seats int, by string) error {
+	return kind(l.d.SetPool(ctx, order, product, pool, int64(seats), "staff:"+by))
+}
+
+// ReleaseActivation releases a stale machine by hand.
+func (l *LedgerDesk) ReleaseActivation(ctx context.Context, activation, reason, by string) error {
+	_, err := l.d.ReleaseStale(ctx, activation, reason, "staff:"+by)
+	return kind(err)
+}
+
+// PendingMail returns queued mail.
+func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
+	ms, err := l.d.PendingMail(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Mail, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Mail{ID: m.ID, To: m.To, Subject: m.Subject, Body: m.Body})
+	}
+	return out, nil
+}
+
+// MarkSent records a sent message.
+func (l *LedgerDesk) MarkSent(ctx context.Context, id int64) error { return l.d.MarkSent(ctx, id) }
+
+// MarkFailed records a failed attempt.
+func (l *LedgerDesk) MarkFailed(ctx context.Context, id int64, reason string) error {
+	return l.d.MarkFailed(ctx, id, reason)
+}
+
+func orderOf(v *desk.OrderView) *Order {
+	o := &Order{ID: v.Order, Fulfillment: v.Fulfillment, Email: v.Email}
+	for _, l := range v.Products {
+		o.Products = append(o.Products, OrderLine{Code: l.Code, Model: l.Model, Seats: l.Seats, Used: l.Used, Free: l.Free, Expires: l.Expires})
+	}
+	for _, p := range v.Pools {
+		o.Pools = append(o.Pools, Pool{Name: p.Name, Product: p.Product, Seats: p.Seats, Used: p.Used, Free: p.Free})
+	}
+	for _, a := range v.Activations {
+		o.Activations = append(o.Activations, Activation{ID: a.ID, Host: a.Host, Email: a.Email, Sequence: uint64(a.Sequence),
+			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason})
+	}
+	return o
+}
+
+// Orders lists every order.
+func (l *LedgerDesk) Orders(ctx context.Context) ([]Order, error) {
+	vs, err := l.d.Orders(ctx)
+	if err != nil {
+		return nil, kind(err)
+	}
+	out := make([]Order, 0, len(vs))
+	for i := range vs {
+		out = append(out, *orderOf(&vs[i]))
+	}
+	return out, nil
+}
+
+// Order shows one order.
+func (l *LedgerDesk) Order(ctx context.Context, id string) (*Order, error) {
+	v, err := l.d.Show(ctx, id)
+	if err != nil {
+		return nil, kind(err)
+	}
+	return orderOf(v), nil
+}
+
+// Audit returns the newest audit entries.
+func (l *LedgerDesk) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	es, err := l.d.Audit(ctx, limit)
+	if err != nil {
+		return nil, kind(err)
+	}
+	out := make([]AuditEntry, 0, len(es))
+	for _, e := range es {
+		detail := e.Detail
+		if e.Order != "" {
+			detail = "order " + e.Order + " " + detail
+		}
+		if e.Activation != "" {
+			detail = "activation " + e.Activation + " " + detail
+		}
+		out = append(out, AuditEntry{Time: time.Unix(e.At, 0), Actor: e.Actor, Action: e.Action, Detail: detail})
+	}
+	return out, nil
+}
