@@ -53,7 +53,7 @@ var otherHardware = map[string]string{
 	"sys/class/net/eno2/address":      "b0:83:fe:aa:bb:02\n",
 }
 
-func writeRoot(t *testing.T, root string, files map[string]string) {
+func writeRoot(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for rel, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(rel))
@@ -72,7 +72,7 @@ func writeRoot(t *testing.T, root string, files map[string]string) {
 // fixture is one isolated server with its store, two co-installed products
 // and a vendor.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	root     string
 	settings map[string]string
@@ -81,7 +81,7 @@ type fixture struct {
 	opts     Options
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	base := t.TempDir()
 	f := &fixture{t: t, dir: filepath.Join(base, "store"), root: filepath.Join(base, "root"), clock: t0,
