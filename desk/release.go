@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/oat-toolkit/oat/ledger"
 	"github.com/oat-toolkit/oat/release"
@@ -128,7 +129,9 @@ func releaseActivation(ctx context.Context, tx *ledger.Tx, act ledger.Activation
 		if err := tx.UpdateAllocation(ctx, a); err != nil {
 			return nil, err
 		}
-		out.Products = append(out.Products, a.Product)
+		if !slices.Contains(out.Products, a.Product) {
+			out.Products = append(out.Products, a.Product)
+		}
 	}
 	act.State, act.Released, act.ReleaseReason, act.Updated = "released", now, reason, now
 	if err := tx.UpdateActivation(ctx, act); err != nil {

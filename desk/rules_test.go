@@ -12,12 +12,14 @@ import (
 // Each test below is one rule of DESIGN.md, shown by the case it allows and
 // the case it refuses, with the message the desk answers.
 
-func class(c string) func(*machine.Fingerprint) { return func(f *machine.Fingerprint) { f.Class = c } }
+func class(c string) func(*machine.Fingerprint)  { return func(f *machine.Fingerprint) { f.Class = c } }
 func osName(o string) func(*machine.Fingerprint) { return func(f *machine.Fingerprint) { f.OS = o } }
 func cloud(c string) func(*machine.Fingerprint) {
 	return func(f *machine.Fingerprint) { f.Hyper, f.Cloud = "kvm", c }
 }
-func sockets(n uint16) func(*machine.Fingerprint) { return func(f *machine.Fingerprint) { f.Sockets = n } }
+func sockets(n uint16) func(*machine.Fingerprint) {
+	return func(f *machine.Fingerprint) { f.Sockets = n }
+}
 
 type ruleStep struct {
 	name  string
