@@ -20,10 +20,11 @@
 // sys/class/net/*/address of interfaces that have a device behind them
 // (loopback, bridges, veth and other software interfaces have none).
 // Firmware placeholders such as "To Be Filled By O.E.M." count as missing.
-// On Windows the registry gives the MachineGuid, the SMBIOS vendor and
-// product strings, the processor identifier and the edition (server or
-// workstation); serial numbers and MACs are not read there, and matching
-// works on what is left.
+// On Windows the registry gives the MachineGuid, the SMBIOS system UUID
+// (HardwareConfig\LastConfig), vendor and product strings, the processor
+// identifier and the edition (server or workstation), and the network
+// adapters whose names do not say virtual give the MACs; serial numbers
+// need WMI and are not read there, and matching works on what is left.
 //
 // # Classifying
 //

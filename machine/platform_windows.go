@@ -3,6 +3,8 @@
 package machine
 
 import (
+	"net"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/windows/registry"
@@ -13,10 +15,19 @@ import (
 // the firmware reports, the processor identifier, and whether this is a
 // server or a workstation edition. Serial numbers are only exposed through
 // WMI, which oat does not call; they stay empty, which the tolerant match
-// allows for (it compares only what both sides have).
+// allows for (it compares only what both sides have). The SMBIOS system UUID
+// is the one Windows records as the last hardware configuration, and the
+// MAC addresses come from the physical-looking network adapters.
 func platformIdentity(id *Identity) {
 	if id.MachineID == "" {
 		id.MachineID = strings.ToLower(regString(`SOFTWARE\Microsoft\Cryptography`, "MachineGuid"))
+	}
+	if id.UUID == "" {
+		last := strings.Trim(regString(`SYSTEM\HardwareConfig`, "LastConfig"), "{}")
+		id.UUID = cleanDMI(strings.ToLower(last))
+	}
+	if len(id.MACs) == 0 {
+		id.MACs = windowsMACs()
 	}
 	const bios = `HARDWARE\DESCRIPTION\System\BIOS`
 	if id.Vendor == "" {
@@ -54,4 +65,36 @@ func regString(path, name string) string {
 		return ""
 	}
 	return strings.TrimSpace(s)
+}
+
+// windowsMACs lists the hardware addresses of adapters that look physical:
+// Windows has no sysfs device link, so virtual switches, VPN, loopback and
+// tunnel adapters are recognised by name.
+func windowsMACs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, i := range ifs {
+		name := strings.ToLower(i.Name)
+		if i.Flags&net.FlagLoopback != 0 || len(i.HardwareAddr) != 6 || isZero(i.HardwareAddr) || i.HardwareAddr[0]&1 == 1 {
+			continue
+		}
+		virtual := false
+		for _, w := range []string{"vethernet", "virtual", "vmware", "virtualbox", "hyper-v", "loopback", "bluetooth", "teredo", "isatap", "vpn", "tap-", "wan miniport"} {
+			if strings.Contains(name, w) {
+				virtual = true
+			}
+		}
+		if !virtual {
+			seen[i.HardwareAddr.String()] = true
+		}
+	}
+	var out []string
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
 }
