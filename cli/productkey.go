@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/productkey"
 )
@@ -19,6 +21,7 @@ func productKeyCommand(e *env) *ucli.Command {
 		Name:  "productkey",
 		Usage: "product keys, for products that use keys instead of activation (A22)",
 		Subcommands: []*ucli.Command{
+			productKeyGenerateCommand(e),
 			productKeyCheckCommand(e),
 		},
 		Action: subcommandUsage,
@@ -142,4 +145,60 @@ func keyView(t *productkey.Token) productKeyView {
 		v.Expires = t.Key.Expires.Format(time.DateOnly)
 	}
 	return v
+}
+
+func productKeyGenerateCommand(e *env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "generate",
+		Usage: "the license desk generates signed product keys for an order line whose product uses keys",
+		Description: "Each key is recorded in the ledger before it is printed; an order line carries seats × the\n" +
+			"model's keys per seat (100 guest keys per virtual-host license of the replication product).",
+		Flags: append([]ucli.Flag{dbFlag,
+			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
+			&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
+			&ucli.IntFlag{Name: "count", Usage: "`N` keys (default: all the line has left)"},
+			&ucli.StringFlag{Name: "out", Usage: "write the keys to `FILE`, one a line (never overwrites); default standard output"},
+		}, deskKeyFlags()...),
+		Action: func(c *ucli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			out := c.String("out")
+			if out != "" {
+				if _, err := os.Lstat(out); err == nil {
+					return fmt.Errorf("productkey generate: %s exists; keys are never written over", out)
+				}
+			}
+			vendor, err := e.vendorKey(c)
+			if err != nil {
+				return err
+			}
+			d, done, err := e.openDesk(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ks, err := d.ProductKeys(c.Context, vendor, desk.KeysRequest{Order: c.String("order"), Fulfillment: c.String("fulfillment"),
+				Product: c.String("product"), Count: c.Int("count"), Actor: e.actor()})
+			if err != nil {
+				return fmt.Errorf("productkey generate: %w", err)
+			}
+			var b strings.Builder
+			for _, k := range ks {
+				b.WriteString(k.Text + "\n")
+			}
+			if out == "" {
+				_, err := io.WriteString(e.stdout, b.String())
+				return err
+			}
+			if err := atomicfile.Create(out, []byte(b.String()), 0o600); err != nil {
+				return fmt.Errorf("productkey generate: %s: %w (the keys are recorded in the ledger by serial and count against the order)", out, err)
+			}
+			first, last := ks[0].Key, ks[len(ks)-1].Key
+			fmt.Fprintf(e.stdout, "%s: %d product keys of %s on order %s (seat %d guest %d to seat %d guest %d)\n",
+				out, len(ks), first.Product, c.String("order"), first.Seat, first.Guest, last.Seat, last.Guest)
+			return nil
+		},
+	}
 }

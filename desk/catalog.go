@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/productkey"
 )
 
 // MaxCatalogFile caps the catalog and order files the desk reads.
@@ -81,6 +82,11 @@ type Model struct {
 	// Consumed keeps units used after a release (each deployment consumes
 	// a license for good, B23).
 	Consumed bool `json:"consumed,omitempty"`
+	// Keys makes the product one unlocked by product keys instead of
+	// activation (A22, productkeys.go): one seat carries this many keys,
+	// 100 guest keys for a per-virtual-host license of the replication
+	// product, 1 for a product keyed per machine.
+	Keys uint32 `json:"keys,omitempty"`
 }
 
 var codeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -290,6 +296,9 @@ func (m Model) validate(c *Catalog) error {
 		if m.Group == "" || r.Group != m.Group {
 			return fmt.Errorf("requires %q: both models must group by the same thing", m.Requires)
 		}
+	}
+	if m.Keys > productkey.GuestKeysPerHost {
+		return fmt.Errorf("keys %d: a seat carries at most %d product keys", m.Keys, productkey.GuestKeysPerHost)
 	}
 	if m.TermDays < 0 || m.TermDays > 3660 {
 		return fmt.Errorf("term_days %d out of range", m.TermDays)

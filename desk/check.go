@@ -18,6 +18,9 @@ func fit(code string, m Model, fp machine.Fingerprint) error {
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s is licensed for %s; %s (%s)", ErrNotEntitled, code, m.Description, fmt.Sprintf(format, args...), m.Rules)
 	}
+	if m.Keys > 0 {
+		return usesKeys(code)
+	}
 	if len(m.Classes) > 0 && !slices.Contains(m.Classes, fp.Class) {
 		return refuse("this machine is a %s", orUnknown(fp.Class))
 	}

@@ -85,7 +85,7 @@ type Key struct {
 	Product string    // product code, e.g. "replica-virtual"
 	Serial  Serial    // unique per key; the desk records it against the order
 	Issued  time.Time // day the desk made it
-	Expires time.Time // the day it stops being valid; zero = perpetual (B1)
+	Expires time.Time // the last day it is valid, through 23:59:59 UTC; zero = perpetual (B1)
 	Seat    uint16    // which license of the order, from 1
 	Guest   uint16    // 0, or which guest key of a per-host license, 1..GuestKeysPerHost
 	Agents  uint16    // agent licenses included (A27), 0 if none
@@ -162,15 +162,15 @@ func (k *Key) validate() error {
 	if k.Issued.IsZero() {
 		return errors.New("issue date is missing")
 	}
-	if !k.Expires.IsZero() && !k.Expires.After(k.Issued) {
-		return errors.New("expiry must be after the issue date")
+	if !k.Expires.IsZero() && k.Expires.Before(k.Issued) {
+		return errors.New("expiry must not be before the issue date")
 	}
 	return nil
 }
 
 // Generate signs k with the vendor key and returns the key as text. Dates
-// are truncated to whole UTC days (a key expires at 00:00 UTC of its expiry
-// day); an all-zero serial is replaced with a random one.
+// are truncated to whole UTC days (a key is valid through the end of its
+// expiry day, UTC); an all-zero serial is replaced with a random one.
 func Generate(vendor ed25519.PrivateKey, k Key) (string, error) {
 	if k.Serial == (Serial{}) {
 		k.Serial = NewSerial()
@@ -335,8 +335,8 @@ func (k *Key) Check(product string, now time.Time) error {
 	if k.Product != product {
 		return fmt.Errorf("%w: it is for %s, not %s", ErrProduct, k.Product, product)
 	}
-	if !k.Expires.IsZero() && !now.Before(k.Expires) {
-		return fmt.Errorf("%w: it expired on %s; renew the subscription at the license desk",
+	if !k.Expires.IsZero() && !now.Before(k.Expires.AddDate(0, 0, 1)) {
+		return fmt.Errorf("%w: it was valid until %s; renew the subscription at the license desk",
 			ErrExpired, k.Expires.Format(time.DateOnly))
 	}
 	return nil

@@ -153,9 +153,9 @@ func TestRuleA22_ProductKeys(t *testing.T) {
 			at := now
 			wantErr, msg := tt.wantErr, tt.msg
 			if i == len(tests)-1 {
-				at = date("2027-01-15")
+				at = date("2027-01-16")
 				wantErr = productkey.ErrExpired
-				msg = "product key has expired: it expired on 2027-01-15; renew the subscription at the license desk"
+				msg = "product key has expired: it was valid until 2027-01-15; renew the subscription at the license desk"
 			}
 			k, err := productkey.Verify(tt.text, trust)
 			if err == nil {
@@ -227,7 +227,7 @@ func TestGenerateRefuses(t *testing.T) {
 		{productkey.Key{Product: "Replica", Issued: date("2026-01-01"), Seat: 1}, `product key: product code "Replica" may hold only a-z, 0-9 and -`},
 		{productkey.Key{Product: "replica-server", Issued: date("2026-01-01")}, "product key: seat must be 1 or more"},
 		{productkey.Key{Product: "replica-server", Seat: 1}, "product key: issue date is missing"},
-		{productkey.Key{Product: "replica-server", Seat: 1, Issued: date("2026-01-01"), Expires: date("2026-01-01")}, "product key: expiry must be after the issue date"},
+		{productkey.Key{Product: "replica-server", Seat: 1, Issued: date("2026-01-02"), Expires: date("2026-01-01")}, "product key: expiry must not be before the issue date"},
 		{productkey.Key{Product: "replica-server", Seat: 1, Issued: date("2200-01-01")}, "product key: issue date 2200-01-01 is outside 1970-01-02..2149-06-06"},
 	} {
 		if _, err := productkey.Generate(vendor, tt.k); err == nil || err.Error() != tt.msg {
