@@ -106,7 +106,6 @@ type world struct {
 	vendor ed25519.PrivateKey
 	pub    string // VENDOR.pub path
 	now    time.Time
-	logs   *bytes.Buffer
 }
 
 func newWorld(t *testing.T) *world {
@@ -193,11 +192,18 @@ func (w *world) server(t *testing.T, machine string) (sysroot, store string) {
 	return sysroot, store
 }
 
+// request writes a request for backup-server on order ORD-1001 of the
+// example orders, on a new server on machine.
 func (w *world) request(t *testing.T, machine, email string) (sysroot, store, req string) {
+	t.Helper()
+	return w.requestFor(t, machine, "ORD-1001", "FN-1001-A", email)
+}
+
+func (w *world) requestFor(t *testing.T, machine, order, fn, email string) (sysroot, store, req string) {
 	t.Helper()
 	sysroot, store = w.server(t, machine)
 	req = filepath.Join(t.TempDir(), machine+".request.oat")
-	oat(t, sysroot, "request", "--store", store, "--order", "ORD-1001", "--fulfillment", "FN-1001-A",
+	oat(t, sysroot, "request", "--store", store, "--order", order, "--fulfillment", fn,
 		"--email", email, "--product", "backup-server", "--out", req)
 	return sysroot, store, req
 }
@@ -421,11 +427,24 @@ func TestBrowserStaffApprovesSecondEmail(t *testing.T) {
 
 func post(t *testing.T, w *world, path string, want int) string {
 	t.Helper()
+	return postTo(t, w, "/v1/activations", path, want)
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// postTo uploads a file to an API endpoint and checks the status.
+func postTo(t *testing.T, w *world, endpoint, path string, want int) string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Post(w.portal.URL+"/v1/activations", "application/octet-stream", bytes.NewReader(data))
+	res, err := http.Post(w.portal.URL+endpoint, "application/octet-stream", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}

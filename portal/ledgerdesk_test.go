@@ -1,0 +1,175 @@
+package portal_test
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oat-toolkit/oat/portal"
+)
+
+var linkRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/approve\?t=[A-Za-z0-9_%-]+`)
+
+// mailLinks sends the desk's queued mail to an SMTP sink and returns the
+// approval links in what arrived.
+func mailLinks(t *testing.T, w *world, addr string, received func() []string, before int) []string {
+	t.Helper()
+	s := &portal.Sender{Outbox: portal.NewLedgerDesk(w.desk, w.vendor, w.portal.URL), Addr: addr, From: "desk@example.com"}
+	if _, err := s.SendPending(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var links []string
+	for _, m := range received()[before:] {
+		_, body, _ := strings.Cut(m, "\r\n\r\n")
+		text, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(body, "\r\n", ""))
+		if err != nil {
+			t.Fatalf("mail body: %v", err)
+		}
+		links = append(links, linkRE.FindString(string(text)))
+	}
+	if pending, _ := w.desk.PendingMail(context.Background(), 10); len(pending) != 0 {
+		t.Fatalf("%d mails still queued after sending", len(pending))
+	}
+	return links
+}
+
+func visit(t *testing.T, method, u string, form url.Values) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var res *http.Response
+	var err error
+	if method == "GET" {
+		res, err = c.Get(u)
+	} else {
+		res, err = c.PostForm(u, form)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestApprovalLinkLifecycle runs A7 and A8 against the real desk: the
+// purchaser's mail goes out through SMTP, its link expires after 72 hours,
+// an expired link sends a fresh one, the old one then stops working, and
+// the approval lets the second address activate.
+func TestApprovalLinkLifecycle(t *testing.T) {
+	w := newWorld(t)
+	addr, received := portal.StartSMTPSink(t)
+	_, _, first := w.request(t, "rack01", "it@example.com")
+	post(t, w, first, 200)
+	_, _, second := w.request(t, "rack02", "ops@example.com")
+	post(t, w, second, 409)
+
+	links := mailLinks(t, w, addr, received, 0)
+	if len(links) != 1 || links[0] == "" {
+		t.Fatalf("links %q", links)
+	}
+	first72 := links[0]
+	status, page := visit(t, "GET", first72, nil)
+	if status != 200 || !strings.Contains(page, `id="approve"`) || !strings.Contains(page, "ops@example.com") {
+		t.Fatalf("fresh link: %d", status)
+	}
+
+	w.now = w.now.Add(73 * time.Hour)
+	status, page = visit(t, "GET", first72+"&lang=ja", nil)
+	if status != 200 || !strings.Contains(page, `id="renew"`) || strings.Contains(page, `id="approve"`) || !strings.Contains(page, "有効期限が切れています") {
+		t.Fatalf("expired link: %d", status)
+	}
+	u, _ := url.Parse(first72)
+	tok := u.Query().Get("t")
+	if status, _ := visit(t, "POST", w.portal.URL+"/approve", url.Values{"t": {tok}, "decision": {"approve"}}); status == 303 {
+		t.Fatal("an expired link approved")
+	}
+	if status, page = visit(t, "POST", w.portal.URL+"/approve/renew", url.Values{"t": {tok}}); status != 200 || !strings.Contains(page, "72 hours") {
+		t.Fatalf("renew: %d", status)
+	}
+	links = mailLinks(t, w, addr, received, 1)
+	if len(links) != 1 || links[0] == "" || links[0] == first72 {
+		t.Fatalf("renewed links %q", links)
+	}
+	if status, _ := visit(t, "GET", first72, nil); status != 404 {
+		t.Fatalf("the replaced link still works: %d", status)
+	}
+	fresh, _ := url.Parse(links[0])
+	if status, _ := visit(t, "POST", w.portal.URL+"/approve", url.Values{"t": {fresh.Query().Get("t")}, "decision": {"approve"}}); status != 303 {
+		t.Fatalf("approve through the fresh link: %d", status)
+	}
+	post(t, w, second, 200)
+}
+
+// TestDeniedAddressIsNotEntitled: once the purchaser denies an address,
+// it gets 403 and no further mail is sent to the purchaser.
+func TestDeniedAddressIsNotEntitled(t *testing.T) {
+	w := newWorld(t)
+	_, _, first := w.request(t, "rack01", "it@example.com")
+	post(t, w, first, 200)
+	_, _, second := w.request(t, "rack02", "mallory@example.com")
+	post(t, w, second, 409)
+	if err := w.desk.Decide(context.Background(), "ORD-1001", "mallory@example.com", false, "it@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	body := post(t, w, second, 403)
+	if !strings.Contains(body, "not_entitled") {
+		t.Fatalf("%s", body)
+	}
+	mail, _ := w.desk.PendingMail(context.Background(), 10)
+	if len(mail) != 1 {
+		t.Fatalf("%d mails queued; want only the first request's", len(mail))
+	}
+}
+
+// TestReleaseReceiptThroughPortal: a deactivated server's receipt goes
+// back through the API once; a replay is a 409.
+func TestReleaseReceiptThroughPortal(t *testing.T) {
+	w := newWorld(t)
+	sysroot, store, req := w.request(t, "rack01", "it@example.com")
+	lic := post(t, w, req, 200)
+	licPath := t.TempDir() + "/license.oat"
+	writeFile(t, licPath, lic)
+	oat(t, sysroot, "install", "--store", store, licPath)
+	receipt := t.TempDir() + "/release.oat"
+	oat(t, sysroot, "deactivate", "--store", store, "--out", receipt, "--reason", "moved")
+	body := postTo(t, w, "/v1/releases", receipt, 200)
+	if !strings.Contains(body, `"activation"`) || !strings.Contains(body, "rack01") {
+		t.Fatalf("%s", body)
+	}
+	if body := postTo(t, w, "/v1/releases", receipt, 409); !strings.Contains(body, "conflict") {
+		t.Fatalf("replay: %s", body)
+	}
+	v, _ := w.desk.Show(context.Background(), "ORD-1001")
+	if v.Used != 0 {
+		t.Fatalf("%d seats used after release", v.Used)
+	}
+}
+
+// TestRealDeskRefusals: the desk's refusals reach the client as the
+// documented statuses.
+func TestRealDeskRefusals(t *testing.T) {
+	w := newWorld(t)
+	// ORD-1004 has one seat of backup-server.
+	_, _, first := w.requestFor(t, "rack01", "ORD-1004", "FN-1004-A", "ops@example.net")
+	post(t, w, first, 200)
+	_, _, second := w.requestFor(t, "rack02", "ORD-1004", "FN-1004-A", "ops@example.net")
+	if body := post(t, w, second, 409); !strings.Contains(body, `"no_seats"`) || !strings.Contains(body, "1 of 1 seats in use") {
+		t.Errorf("no seats: %s", body)
+	}
+	_, _, wrongFN := w.requestFor(t, "vm-esx1", "ORD-1004", "FN-WRONG", "ops@example.net")
+	if body := post(t, w, wrongFN, 403); !strings.Contains(body, `"not_entitled"`) || strings.Contains(body, "FN-1004-A") {
+		t.Errorf("wrong fulfillment number: %s", body)
+	}
+	_, _, unknown := w.requestFor(t, "vm-esx2", "ORD-9999", "FN-1", "ops@example.net")
+	if body := post(t, w, unknown, 403); !strings.Contains(body, `"not_entitled"`) {
+		t.Errorf("unknown order: %s", body)
+	}
+}
