@@ -108,6 +108,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "reason", Usage: "why, for the audit log", Required: true}},
 				Action: e.deskReleaseStale,
 			},
+			deskMoveCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",
@@ -460,9 +461,13 @@ func (e *env) deskShow(c *ucli.Context) error {
 func printOrder(e *env, v *desk.OrderView) {
 	fmt.Fprintf(e.stdout, "order %s  fulfillment %s  purchaser %s\n", v.Order, v.Fulfillment, orDash(v.Email))
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PRODUCT\tMODEL\tSEATS\tUSED\tFREE\tEXPIRES")
+	fmt.Fprintln(tw, "  PRODUCT\tMODEL\tSEATS\tUSED\tFREE\tEXPIRES\tUNITS USED")
 	for _, l := range v.Products {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\n", l.Code, l.Model, l.Seats, l.Used, l.Free, orDash(l.Expires))
+		units := "-"
+		if l.Units > 0 {
+			units = fmt.Sprint(l.Units)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\t%s\n", l.Code, l.Model, l.Seats, l.Used, l.Free, orDash(l.Expires), units)
 	}
 	tw.Flush()
 	fmt.Fprintln(e.stdout, "pools:")
@@ -477,7 +482,11 @@ func printOrder(e *env, v *desk.OrderView) {
 	}
 	tw = tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	for _, a := range v.Activations {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\n", a.ID, a.Host, a.Email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "))
+		group := ""
+		if a.Group != "" {
+			group = "group " + a.Group
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\t%s\n", a.ID, a.Host, a.Email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "), group)
 	}
 	tw.Flush()
 	for _, m := range v.Emails {
