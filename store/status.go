@@ -102,9 +102,7 @@ func (s *Store) Status() (*Status, error) {
 	writeMarker(s.opts.TrialMarker, start)
 	trialEnd := time.Unix(start, 0).Add(TrialDays * 24 * time.Hour)
 	st.TrialStarted = time.Unix(start, 0).UTC().Format(time.RFC3339)
-	if left := trialEnd.Sub(now); left > 0 {
-		st.TrialDaysLeft = int((left + 24*time.Hour - 1) / (24 * time.Hour))
-	}
+	st.TrialDaysLeft = max(0, daysUntil(now, trialEnd))
 
 	if s.st.License != nil {
 		l, _, err := s.License()
@@ -141,7 +139,7 @@ func (s *Store) Status() (*Status, error) {
 			if e.Expires != 0 {
 				end := time.Unix(e.Expires, 0)
 				ps.Expires = end.UTC().Format(time.RFC3339)
-				days := int(end.Sub(now).Hours() / 24)
+				days := daysUntil(now, end)
 				ps.DaysLeft = &days
 				switch {
 				case !ps.Active:
@@ -197,4 +195,14 @@ func (s *Store) Status() (*Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// daysUntil counts started days: 1 while any part of the last day remains,
+// 0 at the end, negative after it.
+func daysUntil(now, end time.Time) int {
+	d := end.Sub(now)
+	if d <= 0 {
+		return int(d / (24 * time.Hour))
+	}
+	return int((d + 24*time.Hour - 1) / (24 * time.Hour))
 }
