@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/desk"
+	"github.com/oat-toolkit/oat/signing"
+)
+
+// deskMoveCommand is `oat desk move`: the desk approves moving the seat of
+// a recovered installation to its new hardware (A26).
+func deskMoveCommand(e *env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "move",
+		Usage: "approve a recovered installation's request from new hardware: release its old activation and activate it here (A26)",
+		Description: "For an installation restored onto other hardware when the old machine cannot write a release\n" +
+			"receipt. The old activation is released and the request answered in one transaction: the seat\n" +
+			"moves, it is never held twice. Without approval, oat desk issue refuses such a request.",
+		ArgsUsage: "REQUEST",
+		Flags: append([]ucli.Flag{dbFlag,
+			&ucli.StringFlag{Name: "out", Usage: "write the license to `FILE`", Required: true},
+			&ucli.StringFlag{Name: "reason", Usage: "why the desk approves, for the audit log", Required: true},
+			&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
+			&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
+		}, deskKeyFlags()...),
+		Action: func(c *ucli.Context) error {
+			if err := requireArgs(c, 1, "one REQUEST file"); err != nil {
+				return err
+			}
+			path, out := c.Args().First(), c.String("out")
+			data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+			if err != nil {
+				return fmt.Errorf("request %s: %w", path, err)
+			}
+			vendor, err := e.vendorKey(c)
+			if err != nil {
+				return err
+			}
+			d, done, err := e.openDesk(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			is, err := d.Move(c.Context, vendor, path, data,
+				desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()}, c.String("reason"))
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.Write(out, is.File, 0o644); err != nil {
+				return fmt.Errorf("license %s: %w (the ledger has recorded the move: issue the same request again with oat desk issue to get the same license)", out, err)
+			}
+			e.printIssued(*is, out)
+			return nil
+		},
+	}
+}
