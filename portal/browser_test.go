@@ -398,6 +398,7 @@ func TestBrowserStaffApprovesSecondEmail(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#approvals")),
 	)
 	rows := text(t, ctx, "#approvals")
+	shot(t, ctx, "staff")
 	do(t, ctx,
 		chromedp.Click(chromedp.CSS("#approvals button.approve")),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
@@ -415,12 +416,35 @@ func TestBrowserStaffApprovesSecondEmail(t *testing.T) {
 	os.WriteFile(path, []byte(lic), 0o600)
 	oat(t, sysroot, "install", "--store", store, path)
 
+	// The order page: both machines hold a seat; release the first by hand
+	// with a reason, as for a machine that is gone (A21).
+	do(t, ctx,
+		chromedp.Navigate(w.portal.URL+"/staff/orders/ORD-1001"),
+		chromedp.WaitVisible(chromedp.CSS("#activations")),
+	)
+	acts := text(t, ctx, "#activations")
+	if !strings.Contains(acts, "rack01") || !strings.Contains(acts, "rack02") {
+		t.Errorf("activations %q", acts)
+	}
+	shot(t, ctx, "order")
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS(".release-form input[name=reason]"), "disk failed, machine scrapped"),
+		chromedp.Click(chromedp.CSS(".release-form button")),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+	)
+	if f := text(t, ctx, "#flash"); !strings.Contains(f, "released") {
+		t.Errorf("flash after release %q", f)
+	}
+	if v, _ := w.desk.Show(context.Background(), "ORD-1001"); v.Used != 1 {
+		t.Errorf("%d seats used after releasing one of two", v.Used)
+	}
 	do(t, ctx,
 		chromedp.Navigate(w.portal.URL+"/staff/audit"),
 		chromedp.WaitVisible(chromedp.CSS("#audit")),
 	)
 	audit := text(t, ctx, "#audit")
-	if !strings.Contains(audit, "staff:Hanako") || !strings.Contains(audit, "email.approve") {
+	if !strings.Contains(audit, "staff:Hanako") || !strings.Contains(audit, "email.approve") ||
+		!strings.Contains(audit, "release.stale") || !strings.Contains(audit, "disk failed") {
 		t.Errorf("audit log %q", audit)
 	}
 }
@@ -473,13 +497,13 @@ func waitFile(t *testing.T, files <-chan string) []byte {
 
 // shot saves a screenshot of the page for the docs when
 // OAT_PORTAL_SCREENSHOTS names a directory.
-func shot(t *testing.T, ctx context.Context, lang string) {
+func shot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("OAT_PORTAL_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
 	png := get(t, ctx, chromedp.FullScreenshot(100))
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("portal-%s.png", lang)), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("portal-%s.png", name)), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

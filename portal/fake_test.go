@@ -37,7 +37,7 @@ type fakeDesk struct {
 	failed    []int64
 }
 
-func newFakeDesk(t *testing.T) *fakeDesk {
+func newFakeDesk(t testing.TB) *fakeDesk {
 	_, vendor, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
