@@ -106,12 +106,23 @@ type world struct {
 	vendor ed25519.PrivateKey
 	pub    string // VENDOR.pub path
 	now    time.Time
+	dsn    string
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldOn(t, filepath.Join(t.TempDir(), "ledger.db"))
+}
+
+// sessionKey is what every portal of a test world signs sessions with, as
+// portals of one desk derive it from the same vendor key.
+var sessionKey = bytes.Repeat([]byte{9}, 32)
+
+// newWorldOn is newWorld on the ledger at dsn.
+func newWorldOn(t *testing.T, dsn string) *world {
+	t.Helper()
 	ctx := context.Background()
-	w := &world{dir: t.TempDir(), now: time.Now()}
+	w := &world{dir: t.TempDir(), now: time.Now(), dsn: dsn}
 	pass := []byte("vendor pass")
 	prefix := filepath.Join(w.dir, "vendor")
 	if _, err := keys.GenerateFiles(prefix, pass, keys.KDFParams{Time: 1, Memory: 64, Threads: 1}); err != nil {
@@ -122,7 +133,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.pub = prefix + ".pub"
-	if w.db, err = ledger.Open(ctx, filepath.Join(w.dir, "ledger.db")); err != nil {
+	if w.db, err = ledger.Open(ctx, dsn); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.db.Close() })
@@ -141,18 +152,37 @@ func newWorld(t *testing.T) *world {
 	if err := w.desk.ImportOrders(ctx, orders, "test"); err != nil {
 		t.Fatal(err)
 	}
-	w.portal = httptest.NewUnstartedServer(nil)
-	backend := portal.NewLedgerDesk(w.desk, w.vendor, "http://"+w.portal.Listener.Addr().String())
+	w.portal = w.serve(t, w.desk)
+	return w
+}
+
+// serve starts a portal in front of d.
+func (w *world) serve(t *testing.T, d *desk.Desk) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	base := "http://" + ts.Listener.Addr().String()
 	var logs syncWriter
-	srv, err := portal.New(portal.Config{Desk: backend, SessionKey: bytes.Repeat([]byte{9}, 32), StaffToken: staffToken,
-		BaseURL: "http://" + w.portal.Listener.Addr().String(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv, err := portal.New(portal.Config{Desk: portal.NewLedgerDesk(d, w.vendor, base), SessionKey: sessionKey, StaffToken: staffToken,
+		BaseURL: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.portal.Config.Handler = srv
-	w.portal.Start()
-	t.Cleanup(w.portal.Close)
-	return w
+	ts.Config.Handler = srv
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// anotherPortal starts a second portal on the same ledger, with its own
+// connection and desk, as a second process behind a load balancer.
+func (w *world) anotherPortal(t *testing.T) *httptest.Server {
+	t.Helper()
+	db, err := ledger.Open(context.Background(), w.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return w.serve(t, desk.New(db, desk.Options{Now: func() time.Time { return w.now }}))
 }
 
 type syncWriter struct {
