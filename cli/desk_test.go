@@ -85,8 +85,10 @@ func withActivation(args []string) int {
 // per ledger database: $DB is a SQLite file, or a fresh PostgreSQL schema
 // when $OAT_TEST_POSTGRES is set.
 func TestScriptsDesk(t *testing.T) {
+	t.Parallel()
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
 			runScripts(t, "desk", func(e *testscript.Env) error {
 				dsn := "desk.db"
 				if b.Name == "postgres" {
@@ -106,6 +108,7 @@ func TestScriptsDesk(t *testing.T) {
 
 // TestDemo runs `oat demo` and checks that every step of the flow ran.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo")
 	var out, errOut bytes.Buffer
 	// The demo must not need the caller's passphrase or machine.

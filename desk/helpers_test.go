@@ -32,9 +32,14 @@ type fixture struct {
 	now    time.Time
 }
 
+// eachBackend runs f on a fresh ledger on every database, the databases
+// in parallel: each has its own file or schema.
 func eachBackend(t *testing.T, f func(t *testing.T, fx *fixture)) {
 	for _, b := range ledgertest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) { f(t, newFixture(t, b.DSN)) })
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, newFixture(t, b.DSN))
+		})
 	}
 }
 
