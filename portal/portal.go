@@ -137,13 +137,13 @@ type AuditEntry struct {
 
 // The errors a Desk wraps so that the portal answers with the right status.
 var (
-	ErrBadFile         = errors.New("not a valid file")                        // 400
-	ErrNotEntitled     = errors.New("not entitled")                            // 403
-	ErrNoSeats         = errors.New("no free seats")                           // 409
-	ErrPendingApproval = errors.New("waiting for the purchaser's approval")    // 409
-	ErrConflict        = errors.New("conflicts with the ledger")               // 409
-	ErrNotFound        = errors.New("not found")                               // 404
-	ErrExpired         = errors.New("the link has expired")                    // 410
-	ErrInvalidInput    = errors.New("invalid input")                           // 400
+	ErrBadFile         = errors.New("not a valid file")                       // 400
+	ErrNotEntitled     = errors.New("not entitled")                           // 403
+	ErrNoSeats         = errors.New("no free seats")                          // 409
+	ErrPendingApproval = errors.New("waiting for the purchaser's approval")   // 409
+	ErrConflict        = errors.New("conflicts with the ledger")              // 409
+	ErrNotFound        = errors.New("not found")                              // 404
+	ErrExpired         = errors.New("the link has expired")                   // 410
+	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
 )
