@@ -84,13 +84,17 @@ func TestRuleB7_B8_B12_ParallelRunningNeedsASubscription(t *testing.T) {
 // TestRuleB3_ColdStandbyNeedsItsOwnLicense: a spare machine kept ready for
 // the same workload is another machine, with its own seat.
 func TestRuleB3_ColdStandbyNeedsItsOwnLicense(t *testing.T) {
-	runRule(t, "backup-server", 1, []ruleStep{
-		{name: "production server", inst: newInstallation("prod")},
-		{name: "cold standby of it", inst: newInstallation("prod-spare"), want: strings.Replace(noFreeServerSeat, "order O1", "order R1", 1)},
+	t.Run("one seat", func(t *testing.T) {
+		runRule(t, "backup-server", 1, []ruleStep{
+			{name: "production server", inst: newInstallation("prod")},
+			{name: "cold standby of it", inst: newInstallation("prod-spare"), want: strings.Replace(noFreeServerSeat, "order O1", "order R1", 1)},
+		})
 	})
-	runRule(t, "backup-server", 2, []ruleStep{
-		{name: "production server", inst: newInstallation("prod")},
-		{name: "cold standby with its own license", inst: newInstallation("prod-spare")},
+	t.Run("two seats", func(t *testing.T) {
+		runRule(t, "backup-server", 2, []ruleStep{
+			{name: "production server", inst: newInstallation("prod")},
+			{name: "cold standby with its own license", inst: newInstallation("prod-spare")},
+		})
 	})
 }
 
