@@ -95,6 +95,11 @@ func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
 	if _, rerr := l.d.RequestApproval(ctx, req.Order, req.Email, req.Host, l.link); rerr != nil {
 		return nil, kind(rerr)
 	}
+	if o, serr := l.d.Show(ctx, req.Order); serr == nil && o.Email == "" {
+		// No purchaser address (boxed products): no mail goes out.
+		return nil, fmt.Errorf("%w: %s is not yet approved for order %s: the license desk must approve it; upload the same file again once it has",
+			ErrPendingApproval, req.Email, req.Order)
+	}
 	return nil, fmt.Errorf("%w: %s is not yet approved for order %s: we sent the purchaser a link to approve it (valid 72 hours); upload the same file again once it is approved",
 		ErrPendingApproval, req.Email, req.Order)
 }
