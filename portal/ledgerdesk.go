@@ -87,7 +87,7 @@ func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
 	case aerr == nil && e.State == "denied":
 		return nil, fmt.Errorf("%w: the purchaser of order %s did not approve %s; ask them or the license desk", ErrNotEntitled, req.Order, req.Email)
 	case aerr == nil && e.State == "pending" && e.TokenExpires > l.now().Unix():
-		return nil, fmt.Errorf("%w: %s is waiting for the approval of the purchaser of order %s; a link was sent to them, valid until %s UTC",
+		return nil, fmt.Errorf("%w: %s is still waiting for approval on order %s (the approval link is valid until %s UTC)",
 			ErrPendingApproval, req.Email, req.Order, time.Unix(e.TokenExpires, 0).UTC().Format("2006-01-02 15:04"))
 	case aerr != nil && !errors.Is(aerr, ledger.ErrNotFound):
 		return nil, aerr
