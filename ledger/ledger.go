@@ -50,6 +50,7 @@ var (
 // DB is an open ledger.
 type DB struct {
 	sql     *sql.DB
+	read    *sql.DB // SQLite: a pool whose transactions take no write lock; else sql
 	dialect Dialect
 	name    string // the DSN without credentials, for messages
 }
@@ -70,13 +71,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	} else {
 		d.dialect = SQLite
 		d.name = dsn
-		d.sql, err = sql.Open("sqlite", sqliteDSN(dsn))
+		d.sql, err = sql.Open("sqlite", sqliteDSN(dsn, "immediate"))
+		if err == nil {
+			d.read, err = sql.Open("sqlite", sqliteDSN(dsn, "deferred")+"&_pragma=query_only(1)")
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", d.name, err)
 	}
+	if d.read == nil {
+		d.read = d.sql
+	}
 	if err := d.sql.PingContext(ctx); err != nil {
-		d.sql.Close()
+		d.Close()
 		return nil, fmt.Errorf("ledger %s: %w", d.name, err)
 	}
 	return d, nil
@@ -84,12 +91,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 // sqliteDSN turns a path into a modernc.org/sqlite URI that sets what the
 // ledger relies on for every connection: write transactions take the lock
-// up front (BEGIN IMMEDIATE), writers wait for each other instead of failing
-// at once, WAL lets readers run beside the writer, foreign keys are checked,
-// and commits are durable.
-func sqliteDSN(path string) string {
+// up front (txlock "immediate": BEGIN IMMEDIATE), writers wait for each
+// other instead of failing at once, WAL lets readers (the "deferred",
+// query-only pool) run beside the writer, foreign keys are checked, and
+// commits are durable.
+func sqliteDSN(path, txlock string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + esc + "?_txlock=immediate" +
+	return "file:" + esc + "?_txlock=" + txlock +
 		"&_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 }
@@ -116,7 +124,12 @@ func (d *DB) Dialect() Dialect { return d.dialect }
 func (d *DB) String() string { return d.name }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	if d.read != d.sql {
+		d.read.Close()
+	}
+	return d.sql.Close()
+}
 
 // Tx is one ledger transaction.
 type Tx struct {
@@ -149,7 +162,7 @@ func (d *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 // View runs fn in a transaction that is always rolled back: a consistent
 // read of the ledger.
 func (d *DB) View(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := d.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: d.dialect == Postgres})
+	tx, err := d.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: d.dialect == Postgres})
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}

@@ -3,8 +3,10 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oat-toolkit/oat/ledger"
 	"github.com/oat-toolkit/oat/ledger/ledgertest"
@@ -103,5 +105,43 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret") {
 		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+// TestReadersBesideWriter: a consistent read does not wait for a writer
+// that holds the write lock (WAL on SQLite, MVCC on PostgreSQL).
+func TestReadersBesideWriter(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range ledgertest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.DSN)
+			if _, _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			read := make(chan error, 1)
+			err := db.Update(ctx, func(tx *ledger.Tx) error {
+				if err := tx.InsertOrder(ctx, ledger.Order{ID: "O1", Fulfillment: "F", Email: "e@x", Created: 1}); err != nil {
+					return err
+				}
+				go func() {
+					read <- db.View(ctx, func(tx *ledger.Tx) error {
+						_, err := tx.Order(ctx, "O1")
+						if !errors.Is(err, ledger.ErrNotFound) {
+							return fmt.Errorf("reader saw uncommitted order: %v", err)
+						}
+						return nil
+					})
+				}()
+				select {
+				case err := <-read:
+					return err
+				case <-time.After(5 * time.Second):
+					return errors.New("the reader waited for the writer")
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
