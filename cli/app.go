@@ -53,11 +53,11 @@ func newApp(e *env) *ucli.App {
 			return usageError{err}
 		},
 	}
-	app.Commands = append(app.Commands, keysCommand(e), showCommand(e))
+	// In the order of the flow: keys, the server's commands, the desk, the
+	// portal, then inspection and the demo.
+	app.Commands = append(app.Commands, keysCommand(e))
 	app.Commands = append(app.Commands, serverCommands(e)...)
-	app.Commands = append(app.Commands, productKeyCommand(e))
-	app.Commands = append(app.Commands, portalCommand(e))
-	app.Commands = append(app.Commands, deskCommand(e), demoCommand(e))
+	app.Commands = append(app.Commands, deskCommand(e), portalCommand(e), productKeyCommand(e), showCommand(e), demoCommand(e))
 	return app
 }
 

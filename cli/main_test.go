@@ -22,7 +22,15 @@ func TestMain(m *testing.M) {
 func runScripts(t *testing.T, dir string, setup func(*testscript.Env) error) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/" + dir,
-		Setup:               setup,
+		Setup: func(e *testscript.Env) error {
+			// The race detector sleeps a second at every exit by default,
+			// which dominates scripts that run oat dozens of times.
+			e.Setenv("GORACE", "atexit_sleep_ms=0")
+			if setup != nil {
+				return setup(e)
+			}
+			return nil
+		},
 		RequireExplicitExec: false,
 	})
 }
