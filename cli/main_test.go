@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 // runScripts runs the testscript files in testdata/DIR.
 func runScripts(t *testing.T, dir string, setup func(*testscript.Env) error) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/" + dir,
+		Dir: "testdata/" + dir,
 		Setup: func(e *testscript.Env) error {
 			// The race detector sleeps a second at every exit by default,
 			// which dominates scripts that run oat dozens of times.
