@@ -98,7 +98,7 @@ func TestScriptsDesk(t *testing.T) {
 				e.Setenv("OAT_PASSPHRASE", "desk test passphrase")
 				e.Setenv("CATALOG", mustAbs("../examples/catalog.json"))
 				e.Setenv("ORDERS", mustAbs("../examples/orders.json"))
-				e.Setenv("MACHINES", mustAbs("../examples/machines"))
+				e.Setenv("MACHINES", copyMachines(e))
 				e.Setenv("GORACE", "atexit_sleep_ms=0")
 				return nil
 			})

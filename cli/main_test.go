@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -41,6 +42,18 @@ func TestScriptsFoundation(t *testing.T) {
 		e.Setenv("VECTORS", mustAbs("../testdata/vectors"))
 		return nil
 	})
+}
+
+// copyMachines copies the example machine trees into the script's work
+// directory, because oat writes its trial marker under the system root it
+// reads and the source tree must stay untouched.
+func copyMachines(e *testscript.Env) string {
+	dst := filepath.Join(e.WorkDir, "machines")
+	err := os.CopyFS(dst, os.DirFS(mustAbs("../examples/machines")))
+	if err != nil {
+		panic(err)
+	}
+	return dst
 }
 
 func mustAbs(p string) string {

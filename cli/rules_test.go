@@ -11,7 +11,7 @@ import (
 func TestScriptsRules(t *testing.T) {
 	runScripts(t, "rules", func(e *testscript.Env) error {
 		e.Setenv("CATALOG", mustAbs("../examples/catalog.json"))
-		e.Setenv("MACHINES", mustAbs("../examples/machines"))
+		e.Setenv("MACHINES", copyMachines(e))
 		e.Setenv("OAT_PASSPHRASE", "rules test passphrase")
 		return nil
 	})
