@@ -389,27 +389,20 @@ func (t *Tx) GroupAllocations(ctx context.Context, group, purchaser string) ([]A
 
 // OrderMethods returns the activation methods in use by active activations on an order.
 func (t *Tx) OrderMethods(ctx context.Context, order string) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT DISTINCT a.method FROM activations a JOIN allocations l ON l.activation_id = a.id
-		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.method`, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return t.activeColumn(ctx, "method", order)
 }
 
 // OrderEmails returns the e-mail addresses of active activations on an order.
 func (t *Tx) OrderEmails(ctx context.Context, order string) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT DISTINCT a.email FROM activations a JOIN allocations l ON l.activation_id = a.id
-		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.email`, order)
+	return t.activeColumn(ctx, "email", order)
+}
+
+// activeColumn lists the distinct values of one activations column among
+// the activations that still hold seats on an order. col is one of our own
+// column names, never input.
+func (t *Tx) activeColumn(ctx context.Context, col, order string) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT DISTINCT a.`+col+` FROM activations a JOIN allocations l ON l.activation_id = a.id
+		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.`+col, order)
 	if err != nil {
 		return nil, err
 	}
