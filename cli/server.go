@@ -269,13 +269,14 @@ func productsCommand(e *env) *ucli.Command {
 
 func printCopies(w io.Writer, copies []store.Copy) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRODUCT\tSETTINGS DIR\tLICENSE COPY")
+	// The directory goes last: paths vary most in length.
+	fmt.Fprintln(tw, "PRODUCT\tLICENSE COPY\tSETTINGS DIR")
 	for _, c := range copies {
 		state := "in sync"
 		if !c.InSync {
 			state = c.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Code, c.SettingsDir, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Code, state, c.SettingsDir)
 	}
 	tw.Flush()
 }
