@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oat-toolkit/oat/desk"
+	"github.com/oat-toolkit/oat/examples"
+	"github.com/oat-toolkit/oat/internal/forge"
+	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/ledger/ledgertest"
+	"github.com/oat-toolkit/oat/machine"
+	"github.com/oat-toolkit/oat/request"
+)
+
+// perOrder is how many requests each order answers in the desk
+// benchmarks: a realistic order has a handful of seats, and a line's
+// state is read per issue, so one huge order would measure its size.
+const perOrder = 20
+
+// BenchmarkDeskIssue is the desk's issue path end to end, in process:
+// parse and verify each request, check it against its order in one ledger
+// transaction, record the activation, license and audit entry, commit,
+// and sign the license. One op is one request; "x-crypto" is its time as
+// a multiple of the crypto bound, one bare Ed25519 Verify plus one Sign,
+// timed alternately in the same run (target: at most 2, i.e. at least
+// half the bound, batched on SQLite).
+func BenchmarkDeskIssue(b *testing.B) {
+	for _, be := range backends(b) {
+		for _, batch := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/batch=%d", be.Name, batch), func(b *testing.B) {
+				deskIssue(b, be.DSN, batch)
+			})
+		}
+	}
+}
+
+func backends(b *testing.B) []ledgertest.Backend {
+	// A fresh ledger per sub-benchmark run, each in its own temp dir or schema.
+	return ledgertest.Backends(b)
+}
+
+func deskIssue(b *testing.B, dsn string, batch int) {
+	ctx := context.Background()
+	if filepath.Ext(dsn) == ".db" {
+		dsn = filepath.Join(b.TempDir(), fmt.Sprintf("ledger-%d.db", b.N))
+	} else {
+		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
+	}
+	db, err := ledger.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := desk.ParseCatalog(examples.Catalog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := desk.Init(ctx, db, cat); err != nil {
+		b.Fatal(err)
+	}
+	d := desk.New(db, desk.Options{})
+	vendor := forge.Key("vendor")
+
+	// Requests and orders are made before the clock starts.
+	n := b.N
+	reqs := make([]desk.Input, n)
+	for i := range reqs {
+		order := fmt.Sprintf("O%d", i/perOrder)
+		if i%perOrder == 0 {
+			if err := d.AddOrder(ctx, desk.OrderLine{Order: order, Fulfillment: "FN", Email: "it@example.com", Product: "backup-server", Seats: perOrder}, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reqs[i] = desk.Input{Name: fmt.Sprint(i), Data: benchRequest(b, order)}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < n; i += batch {
+		in := reqs[i:min(i+batch, n)]
+		out, err := d.Issue(ctx, vendor, in, desk.IssueOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(out) != len(in) || len(out[0].File) == 0 {
+			b.Fatal("no license")
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	perReq := float64(elapsed.Nanoseconds()) / float64(n)
+	b.ReportMetric(perReq/cryptoBound(b), "x-crypto")
+	b.ReportMetric(1e9/perReq, "req/s")
+	b.StartTimer()
+}
+
+// cryptoBound times one bare Verify plus one Sign on the license's
+// Sig_structure, in alternating batches, 200 ms in all.
+func cryptoBound(b *testing.B) float64 {
+	priv, msg, sig := tbs(b)
+	pub := forge.Public(priv)
+	n, start := 0, time.Now()
+	for time.Since(start) < 200*time.Millisecond {
+		for range 10 {
+			ed25519.Verify(pub, msg, sig)
+			ed25519.Sign(priv, msg)
+		}
+		n += 10
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(n)
+}
+
+func benchRequest(b *testing.B, order string) []byte {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	d := func() []byte {
+		x := make([]byte, machine.DigestSize)
+		rand.Read(x)
+		return x
+	}
+	nonce := make([]byte, request.NonceSize)
+	rand.Read(nonce)
+	fp := machine.Fingerprint{Salt: d(), GUID: d(), UUID: d(), Serial: d(), MACs: [][]byte{d()}, OS: "linux", Class: "server"}
+	data, err := request.Seal(request.Request{IssuedAt: time.Now().Unix(), Nonce: nonce, Order: order, Fulfillment: "FN",
+		Email: "it@example.com", Host: fmt.Sprintf("h%x", d()[:4]), Machine: fp}, priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
