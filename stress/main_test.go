@@ -47,12 +47,6 @@ const passphrase = "stress test passphrase"
 
 var cheap = keys.KDFParams{Time: 1, Memory: 64, Threads: 1}
 
-// oat is one oat process, started by start and waited for by wait.
-type oat struct {
-	cmd *exec.Cmd
-	out []byte
-}
-
 // child returns an oat command with the test's environment.
 func child(env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
