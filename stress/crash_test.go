@@ -134,7 +134,6 @@ func (s *server) known(b []byte) uint64 {
 func (s *server) check(t *testing.T, allowed ...uint64) uint64 {
 	t.Helper()
 	st := s.open(t)
-	defer st.Close()
 	var seq uint64
 	if in := st.Installed(); in != nil {
 		seq = in.Sequence
@@ -162,13 +161,15 @@ func (s *server) check(t *testing.T, allowed ...uint64) uint64 {
 			t.Fatalf("product copy %s is not a complete license (%d bytes)", p, len(b))
 		}
 	}
-	copies, err := st.Sync()
-	if err != nil {
-		t.Fatalf("products sync cannot repair the copies: %v", err)
+	st.Close() // the lock, for the oat process below
+	if out, err := run(t, s.env, "products", "sync", "--store", s.store); err != nil {
+		t.Fatalf("oat products sync cannot repair the copies: %v\n%s", err, out)
 	}
-	for _, c := range copies {
+	again := s.open(t)
+	defer again.Close()
+	for _, c := range again.Copies() {
 		if !c.InSync {
-			t.Fatalf("after sync, %s: %s", c.Code, c.Problem)
+			t.Fatalf("after oat products sync, %s: %s", c.Code, c.Problem)
 		}
 	}
 	return seq
