@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,6 +54,60 @@ type DB struct {
 	read    *sql.DB // SQLite: a pool whose transactions take no write lock; else sql
 	dialect Dialect
 	name    string // the DSN without credentials, for messages
+	// stmts and readStmts keep SQLite's prepared statements (nil on
+	// PostgreSQL, whose pgx driver caches them per connection itself).
+	stmts, readStmts *stmtCache
+}
+
+// stmtCache keeps one *sql.Stmt per query text, so that SQLite parses a
+// query once per connection instead of on every call: database/sql
+// prepares a Stmt on each connection it first runs on (Tx.StmtContext)
+// and keeps it there. Without it, preparing was about 40 % of the desk's
+// issue path.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the cache; the ledger's query texts are fixed, so
+// it is never reached unless a query is built from a variable list.
+const maxCachedStmts = 256
+
+// get returns the statement for q, prepared once, or nil if q cannot be
+// prepared (then running q directly reports why).
+func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	full := len(c.m) >= maxCachedStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[q]; ok {
+		st.Close()
+		return prev
+	}
+	c.m[q] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		st.Close()
+		delete(c.m, q)
+	}
 }
 
 // Open opens the ledger at dsn: a postgres:// or postgresql:// URL, or else
@@ -81,6 +136,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	if d.read == nil {
 		d.read = d.sql
+	} else {
+		d.stmts = &stmtCache{db: d.sql, m: map[string]*sql.Stmt{}}
+		d.readStmts = &stmtCache{db: d.read, m: map[string]*sql.Stmt{}}
 	}
 	if err := d.sql.PingContext(ctx); err != nil {
 		d.Close()
@@ -125,6 +183,8 @@ func (d *DB) String() string { return d.name }
 
 // Close closes the database.
 func (d *DB) Close() error {
+	d.stmts.close()
+	d.readStmts.close()
 	if d.read != d.sql {
 		d.read.Close()
 	}
@@ -135,6 +195,7 @@ func (d *DB) Close() error {
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   *stmtCache // nil: run queries unprepared
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
@@ -167,7 +228,7 @@ func (d *DB) View(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
 	defer tx.Rollback()
-	return fn(&Tx{tx: tx, dialect: d.dialect})
+	return fn(&Tx{tx: tx, dialect: d.dialect, stmts: d.readStmts})
 }
 
 func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
@@ -175,7 +236,7 @@ func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
-	if err := fn(&Tx{tx: tx, dialect: d.dialect}); err != nil {
+	if err := fn(&Tx{tx: tx, dialect: d.dialect, stmts: d.stmts}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -237,15 +298,37 @@ func (t *Tx) rebind(q string) string {
 	return b.String()
 }
 
+// stmt returns q prepared on the transaction's connection, or nil to run
+// q as it is.
+func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	st := t.stmts.get(ctx, q)
+	if st == nil {
+		return nil
+	}
+	return t.tx.StmtContext(ctx, st)
+}
+
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.rebind(q), args...)
 }
 
 func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.rebind(q), args...)
 }
 
 func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.rebind(q), args...)
 }
 
