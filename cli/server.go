@@ -468,7 +468,17 @@ func deactivateCommand(e *env) *ucli.Command {
 			out := c.String("out")
 			return e.withStore(c, func(s *store.Store) error {
 				if s.Installed() == nil {
-					return fmt.Errorf("deactivate %s: %w", s.Dir(), store.ErrNoLicense)
+					if s.LastReceipt() == nil {
+						return fmt.Errorf("deactivate %s: %w", s.Dir(), store.ErrNoLicense)
+					}
+					// An earlier deactivation removed the license; its receipt
+					// may not have reached the disk, so write it again.
+					r, err := s.RewriteReceipt(out)
+					if err != nil {
+						return fmt.Errorf("deactivate %s: %w", out, err)
+					}
+					fmt.Fprintf(e.stdout, "no license is installed; wrote the receipt of the last deactivation again: %s (activation %s, license %d)\n", out, r.Activation, r.Sequence)
+					return nil
 				}
 				pass, err := e.passphrase(c, filepath.Join(s.Dir(), store.KeyFile), false)
 				if err != nil {

@@ -233,9 +233,29 @@ func (s *Store) Install(data []byte) (*Result, error) {
 	return res, nil
 }
 
+// RewriteReceipt writes the receipt of the last deactivation to out again,
+// for when the first write failed or was interrupted, or the file was lost.
+// The desk accepts a receipt once, so a second copy frees nothing twice.
+func (s *Store) RewriteReceipt(out string) (*release.Receipt, error) {
+	if s.st.License != nil || s.st.Released == nil {
+		return nil, ErrNoLicense
+	}
+	r, err := release.Parse(s.st.Released, s.pub)
+	if err != nil {
+		return nil, fmt.Errorf("the kept receipt: %w", err)
+	}
+	if err := atomicfile.Write(out, s.st.Released, 0o644); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Deactivate writes a release receipt for the installed license, signed by
 // the installation key, to out, and removes the license from the store and
 // from every product copy, so that its seats can move (A15, A16, A20).
+//
+// The receipt is kept in the store by the same commit that removes the
+// license; if writing out fails, RewriteReceipt writes it again.
 func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Receipt, error) {
 	if s.st.License == nil {
 		return nil, ErrNoLicense
@@ -289,18 +309,20 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 		}
 		removed = append(removed, p)
 	}
-	if err := atomicfile.Write(out, receipt, 0o644); err != nil {
-		restore()
-		return nil, err
-	}
+	// One commit removes the license and keeps the receipt: after it the
+	// license is gone and the receipt can always be written again; before
+	// it no receipt exists that could free a seat still in use here.
 	st := s.st.clone()
 	file := st.License.File
 	st.License = nil
+	st.Released = receipt
 	if err := s.commit(st); err != nil {
 		restore()
-		os.Remove(out)
 		return nil, err
 	}
 	os.Remove(filepath.Join(s.dir, file))
+	if err := atomicfile.Write(out, receipt, 0o644); err != nil {
+		return nil, fmt.Errorf("%w (the license is removed and the receipt is kept in the store: run oat deactivate again to write it)", err)
+	}
 	return &r, nil
 }

@@ -124,6 +124,10 @@ type state struct {
 	Products   []Product  `json:"products"`
 	Pending    *Pending   `json:"pending,omitempty"`
 	License    *Installed `json:"license,omitempty"`
+	// Released keeps the receipt of the last deactivation, committed in the
+	// same step that removes the license, so that a crash before the
+	// receipt file is written never loses the only way to free the seat.
+	Released []byte `json:"released,omitempty"`
 }
 
 // Store is an open, locked store. It is not safe for concurrent use by
@@ -318,6 +322,10 @@ func (s *Store) Pending() *Pending { return s.st.Pending }
 // Installed returns the installed license's record, or nil.
 func (s *Store) Installed() *Installed { return s.st.License }
 
+// LastReceipt returns the armored release receipt of the last
+// deactivation, or nil if the store never deactivated.
+func (s *Store) LastReceipt() []byte { return s.st.Released }
+
 // Trusted returns the trusted vendor keys.
 func (s *Store) Trusted() *keys.TrustSet { return s.trust }
 
@@ -352,6 +360,7 @@ func (st state) clone() state {
 		l := *st.License
 		st.License = &l
 	}
+	st.Released = slices.Clone(st.Released)
 	return st
 }
 

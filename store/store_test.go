@@ -339,6 +339,19 @@ func TestFlow(t *testing.T) {
 		}
 		return nil
 	})
+	// The receipt is kept in the store: a lost file can be written again,
+	// the very same receipt.
+	os.Remove(out)
+	f.do(func(s *Store) error {
+		again, err := s.RewriteReceipt(out)
+		if err != nil || !bytes.Equal(again.ID, rc.ID) {
+			t.Errorf("rewrite receipt: %+v %v", again, err)
+		}
+		return nil
+	})
+	if rewritten, _ := os.ReadFile(out); !bytes.Equal(rewritten, data) {
+		t.Error("the rewritten receipt differs from the first")
+	}
 	// The update can no longer be installed: nothing to update.
 	if _, err := f.install(lic2); !errors.Is(err, response.ErrNotUpdate) {
 		t.Errorf("update after deactivation: %v", err)
