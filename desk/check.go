@@ -107,6 +107,16 @@ func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) 
 	if err != nil {
 		return nil, err
 	}
+	pools, err := tx.Pools(ctx, order)
+	if err != nil {
+		return nil, err
+	}
+	return newLineState(ctx, tx, order, code, m, lines, pools)
+}
+
+// newLineState builds a line's state from its order's lines and pools,
+// reading the line's allocations.
+func newLineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model, lines []ledger.Line, pools []ledger.Pool) (*line, error) {
 	st := &line{model: m, named: map[string]int64{}}
 	found := false
 	for _, l := range lines {
@@ -117,15 +127,12 @@ func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) 
 	if !found {
 		return nil, fmt.Errorf("%w: %s is not on order %s", ErrNotEntitled, code, order)
 	}
-	pools, err := tx.Pools(ctx, order)
-	if err != nil {
-		return nil, err
-	}
 	for _, p := range pools {
 		if p.Product == code {
 			st.named[p.Name] = p.Seats
 		}
 	}
+	var err error
 	st.allocs, err = tx.LineAllocations(ctx, order, code)
 	return st, err
 }

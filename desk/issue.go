@@ -82,6 +82,7 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 	var reqs []parsedRequest
 	var orderIDs []string
 	nonces := map[string]string{}
+	var nonceList, keyList [][]byte
 	for _, f := range in {
 		r, pub, err := request.Parse(f.Data)
 		if err != nil {
@@ -95,6 +96,7 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		}
 		nonces[string(r.Nonce)] = f.Name
 		reqs = append(reqs, parsedRequest{f.Name, r, pub})
+		nonceList, keyList = append(nonceList, r.Nonce), append(keyList, pub)
 		orderIDs = append(orderIDs, r.Order)
 	}
 	var out []Issued
@@ -105,8 +107,15 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		if err != nil {
 			return err
 		}
+		// What every request needs first, read for the whole batch at once:
+		// the licenses already answering these requests (a repeat gets the
+		// same license) and the installations' active activations (locked).
+		b, err := newBatch(ctx, tx, orders, nonceList, keyList)
+		if err != nil {
+			return err
+		}
 		for _, p := range reqs {
-			is, err := d.issueOne(ctx, tx, orders, p, opt, now)
+			is, err := d.issueOne(ctx, b, p, opt, now)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
@@ -152,12 +161,35 @@ func validRequest(r *request.Request) error {
 	return nil
 }
 
-func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]ledger.Order, p parsedRequest, opt IssueOptions, now int64) (Issued, error) {
+// batch is what one issue transaction knows about its requests. Requests
+// in a batch have distinct nonces, so answered (read before the first
+// request) stays true; active is kept current as the batch records
+// activations, so two requests of one installation share one activation.
+type batch struct {
+	cache    *txCache
+	answered map[string]ledger.License    // by nonce
+	active   map[string]ledger.Activation // by installation key
+}
+
+// newBatch reads what the requests with these nonces and installation
+// keys need first, for orders locked in tx.
+func newBatch(ctx context.Context, tx *ledger.Tx, orders map[string]ledger.Order, nonces, keys [][]byte) (*batch, error) {
+	b := &batch{cache: newTxCache(tx, orders)}
+	var err error
+	if b.answered, err = tx.LicensesByNonce(ctx, nonces); err != nil {
+		return nil, err
+	}
+	if b.active, err = tx.ActiveActivationsByKey(ctx, keys); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt IssueOptions, now int64) (Issued, error) {
 	r := p.req
+	tx, c := b.cache.tx, b.cache
 	// The same request again gets the same license: no second seat.
-	prev, err := tx.LicenseByNonce(ctx, r.Nonce)
-	switch {
-	case err == nil:
+	if prev, ok := b.answered[string(r.Nonce)]; ok {
 		act, err := tx.Activation(ctx, prev.Activation)
 		if err != nil {
 			return Issued{}, err
@@ -170,11 +202,9 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 			return Issued{}, fmt.Errorf("license %d of activation %s in the ledger: %w", prev.Seq, act.ID, err)
 		}
 		return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, Repeat: true, License: l}, nil
-	case !errors.Is(err, ledger.ErrNotFound):
-		return Issued{}, err
 	}
 
-	o, ok := orders[r.Order]
+	o, ok := c.orders[r.Order]
 	if !ok {
 		return Issued{}, fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, r.Order)
 	}
@@ -185,10 +215,10 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 	if err := checkEmail(ctx, tx, o, email); err != nil {
 		return Issued{}, err
 	}
-	if err := checkMethod(ctx, tx, o.ID, opt.Method); err != nil {
+	if err := c.checkMethod(ctx, o.ID, opt.Method); err != nil {
 		return Issued{}, err
 	}
-	codes, err := requestedCodes(ctx, tx, o.ID, r.Products)
+	codes, err := requestedCodes(ctx, c, o.ID, r.Products)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -197,15 +227,13 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 		return Issued{}, fmt.Errorf("%w: machine: %w", ErrBadFile, err)
 	}
 
-	act, err := tx.ActiveActivationByKey(ctx, p.key)
-	isNew := errors.Is(err, ledger.ErrNotFound)
-	switch {
-	case isNew:
+	act, found := b.active[string(p.key)]
+	isNew := !found
+	var held []ledger.Allocation
+	if isNew {
 		act = ledger.Activation{ID: newID("act-"), InstallKey: p.key, Method: opt.Method, Group: opt.Group,
 			State: "active", Created: now}
-	case err != nil:
-		return Issued{}, err
-	default:
+	} else {
 		// The installation is activated already: a reinstall or a product
 		// added on the same machine gets an updated license, not a new
 		// seat; the same installation on other hardware is a clone (B4)
@@ -226,6 +254,9 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 		if act.Group == "" {
 			act.Group = opt.Group
 		}
+		if held, err = tx.ActivationAllocations(ctx, act.ID); err != nil {
+			return Issued{}, err
+		}
 	}
 	act.Machine, act.MachineHash, act.Host, act.Email = fpBytes, hashHex(fpBytes), r.Host, email
 	act.Seq++
@@ -235,14 +266,17 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 			return Issued{}, err
 		}
 	}
-	added, err := allocateCodes(ctx, tx, act, o, codes, r.Machine, now)
+	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, r.Machine, now)
 	if err != nil {
 		return Issued{}, err
 	}
-	l, err := d.license(ctx, tx, act, r.Machine, r.Nonce, now)
+	// A new activation was inserted as it is now; an existing one is
+	// written back with the license.
+	l, err := d.license(ctx, c, act, append(held, allocs...), !isNew, r.Machine, r.Nonce, now)
 	if err != nil {
 		return Issued{}, err
 	}
+	b.active[string(p.key)] = act
 	action := "activation.update"
 	if isNew {
 		action = "activation.new"
@@ -257,8 +291,8 @@ func (d *Desk) issueOne(ctx context.Context, tx *ledger.Tx, orders map[string]le
 
 // requestedCodes is the products a request asks for on an order: those it
 // names, each of which must be on the order, or else all of the order's.
-func requestedCodes(ctx context.Context, tx *ledger.Tx, order string, asked []string) ([]string, error) {
-	lines, err := tx.Lines(ctx, order)
+func requestedCodes(ctx context.Context, c *txCache, order string, asked []string) ([]string, error) {
+	lines, err := c.orderLines(ctx, order)
 	if err != nil {
 		return nil, err
 	}
@@ -269,12 +303,13 @@ func requestedCodes(ctx context.Context, tx *ledger.Tx, order string, asked []st
 	if len(asked) == 0 {
 		return onOrder, nil
 	}
+	cache := c
 	var out []string
 	for _, c := range asked {
 		if slices.Contains(out, c) {
 			continue
 		}
-		if _, _, err := product(ctx, tx, c); err != nil {
+		if _, _, err := cache.product(ctx, c); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(onOrder, c) {
@@ -286,12 +321,9 @@ func requestedCodes(ctx context.Context, tx *ledger.Tx, order string, asked []st
 }
 
 // allocateCodes gives an activation seats of an order's products it does
-// not hold yet, and returns those products.
-func allocateCodes(ctx context.Context, tx *ledger.Tx, act ledger.Activation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, error) {
-	held, err := tx.ActivationAllocations(ctx, act.ID)
-	if err != nil {
-		return nil, err
-	}
+// not hold yet, and returns those products and the allocations made. held
+// is what the activation holds (ActivationAllocations; none if it is new).
+func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
 	models := map[string]Model{}
 	var all []string
 	holds := map[string]bool{}
@@ -302,80 +334,78 @@ func allocateCodes(ctx context.Context, tx *ledger.Tx, act ledger.Activation, o 
 		if a.Order == o.ID {
 			holds[a.Product] = true
 		}
-		if _, m, err := product(ctx, tx, a.Product); err == nil {
+		if _, m, err := c.product(ctx, a.Product); err == nil {
 			models[a.Product] = m
 		} else {
-			return nil, err
+			return nil, nil, err
 		}
 		if !slices.Contains(all, a.Product) {
 			all = append(all, a.Product)
 		}
 	}
 	var todo []string
-	for _, c := range codes {
-		if holds[c] {
+	for _, code := range codes {
+		if holds[code] {
 			continue
 		}
-		_, m, err := product(ctx, tx, c)
+		_, m, err := c.product(ctx, code)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		models[c] = m
-		todo = append(todo, c)
-		if !slices.Contains(all, c) {
-			all = append(all, c)
+		models[code] = m
+		todo = append(todo, code)
+		if !slices.Contains(all, code) {
+			all = append(all, code)
 		}
 	}
 	if err := checkAlone(all, models); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for _, c := range todo {
-		m := models[c]
-		if err := fit(c, m, fp); err != nil {
-			return nil, err
+	var made []ledger.Allocation
+	for _, code := range todo {
+		m := models[code]
+		if err := fit(code, m, fp); err != nil {
+			return nil, nil, err
 		}
-		group, err := groupFor(c, m, act.Group, act.Host, act.Email, fp)
+		group, err := groupFor(code, m, act.Group, act.Host, act.Email, fp)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		st, err := lineState(ctx, tx, o.ID, c, m)
+		st, err := c.lineState(ctx, o.ID, code, m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if _, err := allocate(ctx, tx, st, o, act, group, fp, now); err != nil {
-			return nil, err
+		a, err := allocate(ctx, c.tx, st, o, act, group, fp, now)
+		if err != nil {
+			return nil, nil, err
 		}
+		made = append(made, a)
 	}
-	return todo, nil
+	return todo, made, nil
 }
 
 // license builds, records and returns the next license of an activation
-// (act.Seq is its sequence) from what the activation holds.
-func (d *Desk) license(ctx context.Context, tx *ledger.Tx, act ledger.Activation, fp machine.Fingerprint, nonce []byte, now int64) (response.License, error) {
-	allocs, err := tx.ActivationAllocations(ctx, act.ID)
-	if err != nil {
-		return response.License{}, err
-	}
-	lineCache := map[string][]ledger.Line{}
+// (act.Seq is its sequence) from what the activation holds, allocs (all of
+// its allocations as they stand in tx), and with write set, writes the
+// activation back.
+func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, allocs []ledger.Allocation, write bool, fp machine.Fingerprint, nonce []byte, now int64) (response.License, error) {
+	tx := c.tx
 	var ents []response.Entitlement
 	for _, a := range allocs {
 		if a.Released != 0 {
 			continue
 		}
-		p, m, err := product(ctx, tx, a.Product)
+		p, m, err := c.product(ctx, a.Product)
 		if err != nil {
 			return response.License{}, err
 		}
-		o, err := tx.Order(ctx, a.Order)
+		o, err := c.order(ctx, a.Order)
 		if err != nil {
 			return response.License{}, err
 		}
-		lines, ok := lineCache[a.Order]
-		if !ok {
-			if lines, err = tx.Lines(ctx, a.Order); err != nil {
-				return response.License{}, err
-			}
-			lineCache[a.Order] = lines
+		lines, err := c.orderLines(ctx, a.Order)
+		if err != nil {
+			return response.License{}, err
 		}
 		var exp int64
 		for _, l := range lines {
@@ -430,8 +460,10 @@ func (d *Desk) license(ctx context.Context, tx *ledger.Tx, act ledger.Activation
 	if err := tx.InsertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
 		return response.License{}, err
 	}
-	if err := tx.UpdateActivation(ctx, act); err != nil {
-		return response.License{}, err
+	if write {
+		if err := tx.UpdateActivation(ctx, act); err != nil {
+			return response.License{}, err
+		}
 	}
 	return l, nil
 }

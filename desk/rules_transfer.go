@@ -82,7 +82,11 @@ func (d *Desk) Move(ctx context.Context, vendor ed25519.PrivateKey, name string,
 		if err != nil {
 			return err
 		}
-		out, err = d.issueOne(ctx, tx, orders, parsedRequest{name, r, pub}, opt, now)
+		b, err := newBatch(ctx, tx, orders, [][]byte{r.Nonce}, [][]byte{pub})
+		if err != nil {
+			return err
+		}
+		out, err = d.issueOne(ctx, b, parsedRequest{name, r, pub}, opt, now)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -65,6 +65,7 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 			return fmt.Errorf("activation %s: machine in the ledger: %w", act.ID, err)
 		}
 		detail := map[string]any{}
+		c := newTxCache(tx, orders)
 		if ch.AddOrder != "" {
 			o, ok := orders[ch.AddOrder]
 			if !ok {
@@ -73,14 +74,14 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 			if !checkFulfillment(o, ch.Fulfillment) {
 				return fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, o.ID)
 			}
-			if err := checkMethod(ctx, tx, o.ID, act.Method); err != nil {
+			if err := c.checkMethod(ctx, o.ID, act.Method); err != nil {
 				return err
 			}
-			codes, err := requestedCodes(ctx, tx, o.ID, ch.Products)
+			codes, err := requestedCodes(ctx, c, o.ID, ch.Products)
 			if err != nil {
 				return err
 			}
-			added, err := allocateCodes(ctx, tx, act, o, codes, fp, now)
+			added, _, err := allocateCodes(ctx, c, act, held, o, codes, fp, now)
 			if err != nil {
 				return err
 			}
@@ -98,7 +99,12 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 		}
 		act.Seq++
 		act.Updated = now
-		l, err := d.license(ctx, tx, act, fp, nil, now)
+		// Pool moves change allocations behind the cache's back: read them afresh.
+		allocs, err := tx.ActivationAllocations(ctx, act.ID)
+		if err != nil {
+			return err
+		}
+		l, err := d.license(ctx, c, act, allocs, true, fp, nil, now)
 		if err != nil {
 			return err
 		}

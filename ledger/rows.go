@@ -653,3 +653,78 @@ func (d *DB) Dump(ctx context.Context) (string, error) {
 	})
 	return b.String(), err
 }
+
+// inList is "?, ?, …" for n placeholders.
+func inList(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// inChunk bounds the placeholders of one IN list, far below SQLite's and
+// PostgreSQL's limits on bound parameters.
+const inChunk = 32
+
+// LicensesByNonce returns the licenses that answered any of the requests
+// with the given nonces, keyed by nonce: one query for a batch instead of
+// one per request.
+func (t *Tx) LicensesByNonce(ctx context.Context, nonces [][]byte) (map[string]License, error) {
+	out := map[string]License{}
+	for len(nonces) > 0 {
+		chunk := nonces[:min(len(nonces), inChunk)]
+		nonces = nonces[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, n := range chunk {
+			args[i] = n
+		}
+		// One text per chunk length, at most inChunk of them to keep prepared.
+		rows, err := t.query(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses
+			WHERE nonce IN (`+inList(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			l, err := scanLicense(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[string(l.Nonce)] = l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ActiveActivationsByKey returns the active activations of any of the
+// installation keys, keyed by key, locked against other writers.
+func (t *Tx) ActiveActivationsByKey(ctx context.Context, keys [][]byte) (map[string]Activation, error) {
+	out := map[string]Activation{}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), inChunk)]
+		keys = keys[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		rows, err := t.query(ctx, `SELECT `+activationCols+` FROM activations
+			WHERE install_key IN (`+inList(len(chunk))+`) AND state = 'active' ORDER BY id`+t.forUpdate(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			a, err := scanActivation(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[string(a.InstallKey)] = a
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,127 @@
+package desk
+
+import (
+	"context"
+
+	"github.com/oat-toolkit/oat/ledger"
+)
+
+// txCache remembers, within one ledger transaction, what the issue path
+// reads more than once: catalog products, orders and their lines and
+// pools, each order line's allocations, and the orders whose method is
+// checked. Issuing never changes products, orders, lines or pools; the
+// allocations it adds go through allocate, which appends them to the
+// cached line. So a batch reads each of these once instead of once per
+// request, and what it reads is still covered by the transaction's locks
+// (the SQLite write lock, or the orders locked FOR UPDATE on PostgreSQL).
+//
+// A txCache belongs to one transaction attempt: make a new one when the
+// transaction is retried. Code that changes allocations other than through
+// allocate (releases, pool moves) must read line state afresh with
+// lineState, not from the cache.
+type txCache struct {
+	tx       *ledger.Tx
+	orders   map[string]ledger.Order // locked by the transaction, or read
+	products map[string]cachedProduct
+	lines    map[string][]ledger.Line
+	pools    map[string][]ledger.Pool
+	states   map[[2]string]*line // by order and product
+	methodOK map[string]string   // order → the method checked against it
+}
+
+type cachedProduct struct {
+	p ledger.Product
+	m Model
+}
+
+func newTxCache(tx *ledger.Tx, locked map[string]ledger.Order) *txCache {
+	c := &txCache{tx: tx, orders: map[string]ledger.Order{}, products: map[string]cachedProduct{},
+		lines: map[string][]ledger.Line{}, pools: map[string][]ledger.Pool{}, states: map[[2]string]*line{},
+		methodOK: map[string]string{}}
+	for id, o := range locked {
+		c.orders[id] = o
+	}
+	return c
+}
+
+// product is desk.product, read once per transaction. Errors are not
+// kept: the transaction fails with them anyway.
+func (c *txCache) product(ctx context.Context, code string) (ledger.Product, Model, error) {
+	if p, ok := c.products[code]; ok {
+		return p.p, p.m, nil
+	}
+	p, m, err := product(ctx, c.tx, code)
+	if err == nil {
+		c.products[code] = cachedProduct{p, m}
+	}
+	return p, m, err
+}
+
+func (c *txCache) order(ctx context.Context, id string) (ledger.Order, error) {
+	if o, ok := c.orders[id]; ok {
+		return o, nil
+	}
+	o, err := c.tx.Order(ctx, id)
+	if err == nil {
+		c.orders[id] = o
+	}
+	return o, err
+}
+
+func (c *txCache) orderLines(ctx context.Context, order string) ([]ledger.Line, error) {
+	if l, ok := c.lines[order]; ok {
+		return l, nil
+	}
+	l, err := c.tx.Lines(ctx, order)
+	if err == nil {
+		c.lines[order] = l
+	}
+	return l, err
+}
+
+func (c *txCache) orderPools(ctx context.Context, order string) ([]ledger.Pool, error) {
+	if p, ok := c.pools[order]; ok {
+		return p, nil
+	}
+	p, err := c.tx.Pools(ctx, order)
+	if err == nil {
+		c.pools[order] = p
+	}
+	return p, err
+}
+
+// lineState is the state of an order line, read once per transaction and
+// kept current by allocate.
+func (c *txCache) lineState(ctx context.Context, order, code string, m Model) (*line, error) {
+	k := [2]string{order, code}
+	if st, ok := c.states[k]; ok {
+		return st, nil
+	}
+	lines, err := c.orderLines(ctx, order)
+	if err != nil {
+		return nil, err
+	}
+	pools, err := c.orderPools(ctx, order)
+	if err != nil {
+		return nil, err
+	}
+	st, err := newLineState(ctx, c.tx, order, code, m, lines, pools)
+	if err == nil {
+		c.states[k] = st
+	}
+	return st, err
+}
+
+// checkMethod is checkMethod, once per order: the activations this
+// transaction adds or extends on an order all use the method checked, so
+// the answer cannot change within it.
+func (c *txCache) checkMethod(ctx context.Context, order, method string) error {
+	if m, ok := c.methodOK[order]; ok && m == method {
+		return nil
+	}
+	if err := checkMethod(ctx, c.tx, order, method); err != nil {
+		return err
+	}
+	c.methodOK[order] = method
+	return nil
+}
