@@ -7,8 +7,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oat-toolkit/oat/ledger"
@@ -79,12 +82,24 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 	if err := validText("group", opt.Group, 200, false); err != nil {
 		return nil, err
 	}
+	// Verifying the requests' signatures is most of the work before the
+	// transaction; a batch spreads it over the CPUs. Errors are reported
+	// for the first bad request in the order given, as before.
+	type parsed struct {
+		r   *request.Request
+		pub ed25519.PublicKey
+		err error
+	}
+	ps := make([]parsed, len(in))
+	parallel(len(in), func(i int) {
+		ps[i].r, ps[i].pub, ps[i].err = request.Parse(in[i].Data)
+	})
 	var reqs []parsedRequest
 	var orderIDs []string
 	nonces := map[string]string{}
 	var nonceList, keyList [][]byte
-	for _, f := range in {
-		r, pub, err := request.Parse(f.Data)
+	for i, f := range in {
+		r, pub, err := ps[i].r, ps[i].pub, ps[i].err
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w: %w", f.Name, ErrBadFile, err)
 		}
@@ -100,8 +115,13 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		orderIDs = append(orderIDs, r.Order)
 	}
 	var out []Issued
+	var seal *sealer
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
 		out = out[:0]
+		if seal != nil {
+			seal.wait() // an earlier attempt's signatures: dropped
+		}
+		seal = newSealer(vendor, len(reqs))
 		now := d.now().Unix()
 		orders, err := tx.LockOrders(ctx, orderIDs...)
 		if err != nil {
@@ -120,21 +140,82 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 			out = append(out, is)
+			seal.seal(len(out)-1, is.License)
 		}
 		if d.beforeCommit != nil {
 			return d.beforeCommit()
 		}
 		return nil
 	})
+	if seal != nil {
+		seal.wait()
+	}
 	if err != nil {
 		return nil, err
 	}
+	// The licenses are recorded (committed): only now are the files handed out.
 	for i := range out {
-		if out[i].File, err = response.Seal(out[i].License, vendor); err != nil {
-			return nil, fmt.Errorf("%s: sign the license: %w", out[i].Name, err)
+		if seal.errs[i] != nil {
+			return nil, fmt.Errorf("%s: sign the license: %w", out[i].Name, seal.errs[i])
 		}
+		out[i].File = seal.files[i]
 	}
 	return out, nil
+}
+
+// sealer signs licenses on other goroutines while the transaction that
+// records them goes on, so that signing overlaps the remaining queries and
+// the commit's fsync instead of following them. The signed files stay
+// here until the caller has committed the transaction: a file is handed
+// out only after its issue is recorded (S3), and what an aborted or
+// retried attempt signed is dropped.
+type sealer struct {
+	vendor ed25519.PrivateKey
+	sem    chan struct{} // bounds the signers to the CPUs
+	wg     sync.WaitGroup
+	files  [][]byte
+	errs   []error
+}
+
+func newSealer(vendor ed25519.PrivateKey, n int) *sealer {
+	return &sealer{vendor: vendor, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		files: make([][]byte, n), errs: make([]error, n)}
+}
+
+// seal signs l as the i-th file in the background.
+func (s *sealer) seal(i int, l response.License) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sem <- struct{}{}
+		defer func() { <-s.sem }()
+		s.files[i], s.errs[i] = response.Seal(l, s.vendor)
+	}()
+}
+
+// wait waits for every signature started.
+func (s *sealer) wait() { s.wg.Wait() }
+
+// parallel calls f(0) … f(n-1) on up to GOMAXPROCS goroutines and waits
+// for them; each call must touch only its own index's data.
+func parallel(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // IssueOne answers one request.
