@@ -25,7 +25,7 @@ func TestBatchSharedState(t *testing.T) {
 			{Name: "a.oat", Data: newInstallation("a").request(t, "O1", "FN1", "buyer@example.com")},
 			{Name: "twice1.oat", Data: twice.request(t, "O1", "FN1", "buyer@example.com")},
 			{Name: "twice2.oat", Data: twice.request(t, "O1", "FN1", "buyer@example.com")}, // same installation: no second seat
-			{Name: "o2.oat", Data: twice.request(t, "O2", "FN2", "buyer@example.com")},    // and a product of another order
+			{Name: "o2.oat", Data: twice.request(t, "O2", "FN2", "buyer@example.com")},     // and a product of another order
 		}
 		out, err := fx.desk.Issue(ctx, fx.vendor, batch, desk.IssueOptions{})
 		if err != nil {

@@ -130,14 +130,22 @@ func product(ctx context.Context, tx *ledger.Tx, code string) (ledger.Product, M
 
 // audit appends an audit entry with a JSON detail.
 func audit(ctx context.Context, tx *ledger.Tx, at int64, actor, action, order, activation string, detail any) error {
-	b, err := json.Marshal(detail)
+	e, err := auditEntry(at, actor, action, order, activation, detail)
 	if err != nil {
 		return err
+	}
+	return tx.Audit(ctx, e)
+}
+
+func auditEntry(at int64, actor, action, order, activation string, detail any) (ledger.AuditEntry, error) {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return ledger.AuditEntry{}, err
 	}
 	if actor == "" {
 		actor = "desk"
 	}
-	return tx.Audit(ctx, ledger.AuditEntry{At: at, Actor: actor, Action: action, Order: order, Activation: activation, Detail: string(b)})
+	return ledger.AuditEntry{At: at, Actor: actor, Action: action, Order: order, Activation: activation, Detail: string(b)}, nil
 }
 
 // newID returns a random identifier with a prefix, e.g. "act-…".

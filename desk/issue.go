@@ -134,6 +134,7 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		if err != nil {
 			return err
 		}
+		b.cache.deferWrites = true
 		for _, p := range reqs {
 			is, err := d.issueOne(ctx, b, p, opt, now)
 			if err != nil {
@@ -141,6 +142,9 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 			}
 			out = append(out, is)
 			seal.seal(len(out)-1, is.License)
+		}
+		if err := b.cache.flush(ctx); err != nil {
+			return err
 		}
 		if d.beforeCommit != nil {
 			return d.beforeCommit()
@@ -362,7 +366,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 	if isNew {
 		action = "activation.new"
 	}
-	if err := audit(ctx, tx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
+	if err := c.audit(ctx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
 		"seq": act.Seq, "host": r.Host, "email": email, "method": act.Method, "group": act.Group,
 		"added": added, "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
 		return Issued{}, err
@@ -538,7 +542,7 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 	if err != nil {
 		return response.License{}, err
 	}
-	if err := tx.InsertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
+	if err := c.insertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
 		return response.License{}, err
 	}
 	if write {

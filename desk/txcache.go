@@ -27,6 +27,15 @@ type txCache struct {
 	pools    map[string][]ledger.Pool
 	states   map[[2]string]*line // by order and product
 	methodOK map[string]string   // order → the method checked against it
+
+	// With deferWrites set, the licenses and audit entries the
+	// transaction records wait in licenses and audits until flush writes
+	// them with one statement per table. Nothing in the issue path reads
+	// those tables after the batch's first read, so deferring them changes
+	// nothing it sees; flush must run before the commit.
+	deferWrites bool
+	licenses    []ledger.License
+	audits      []ledger.AuditEntry
 }
 
 type cachedProduct struct {
@@ -123,5 +132,38 @@ func (c *txCache) checkMethod(ctx context.Context, order, method string) error {
 		return err
 	}
 	c.methodOK[order] = method
+	return nil
+}
+
+func (c *txCache) insertLicense(ctx context.Context, l ledger.License) error {
+	if c.deferWrites {
+		c.licenses = append(c.licenses, l)
+		return nil
+	}
+	return c.tx.InsertLicense(ctx, l)
+}
+
+func (c *txCache) audit(ctx context.Context, at int64, actor, action, order, activation string, detail any) error {
+	e, err := auditEntry(at, actor, action, order, activation, detail)
+	if err != nil {
+		return err
+	}
+	if c.deferWrites {
+		c.audits = append(c.audits, e)
+		return nil
+	}
+	return c.tx.Audit(ctx, e)
+}
+
+// flush writes the deferred licenses and audit entries.
+func (c *txCache) flush(ctx context.Context) error {
+	if err := c.tx.InsertLicenses(ctx, c.licenses); err != nil {
+		return err
+	}
+	c.licenses = nil
+	if err := c.tx.AuditAll(ctx, c.audits); err != nil {
+		return err
+	}
+	c.audits = nil
 	return nil
 }

@@ -72,7 +72,7 @@ type stmtCache struct {
 
 // maxCachedStmts bounds the cache; the ledger's query texts are fixed, so
 // it is never reached unless a query is built from a variable list.
-const maxCachedStmts = 256
+const maxCachedStmts = 512
 
 // get returns the statement for q, prepared once, or nil if q cannot be
 // prepared (then running q directly reports why).

@@ -728,3 +728,43 @@ func (t *Tx) ActiveActivationsByKey(ctx context.Context, keys [][]byte) (map[str
 	}
 	return out, nil
 }
+
+// rowsChunk bounds the rows of one multi-row INSERT.
+const rowsChunk = 32
+
+// insertRows inserts rows of ncol values each with multi-row INSERTs of
+// at most rowsChunk rows: one statement for a batch instead of one per row.
+func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any) error {
+	one := "(" + inList(ncol) + ")"
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), rowsChunk)]
+		rows = rows[len(chunk):]
+		args := make([]any, 0, len(chunk)*ncol)
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ")
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InsertLicenses records issued licenses, in order.
+func (t *Tx) InsertLicenses(ctx context.Context, ls []License) error {
+	rows := make([][]any, len(ls))
+	for i, l := range ls {
+		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued}
+	}
+	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued)`, 6, rows)
+}
+
+// AuditAll appends entries to the audit log, in order.
+func (t *Tx) AuditAll(ctx context.Context, es []AuditEntry) error {
+	rows := make([][]any, len(es))
+	for i, e := range es {
+		rows[i] = []any{e.At, e.Actor, e.Action, e.Order, e.Activation, e.Detail}
+	}
+	return t.insertRows(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail)`, 6, rows)
+}
