@@ -28,16 +28,23 @@ type ID [IDSize]byte
 // String returns the key ID as lower-case hex.
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
+// spkiPrefix is the DER SubjectPublicKeyInfo of an Ed25519 key (RFC 8410)
+// up to the key itself: SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
+// Every Ed25519 SPKI is this prefix and the 32 key bytes, so the key ID needs
+// no ASN.1 encoder on the hot path of verifying and signing.
+var spkiPrefix = []byte{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00}
+
 // KeyID returns the ID of an Ed25519 public key.
 func KeyID(pub ed25519.PublicKey) ID {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
+	if len(pub) != ed25519.PublicKeySize {
 		// Only reachable with a public key of the wrong length, a programming error.
-		panic("keys: invalid Ed25519 public key: " + err.Error())
+		panic(fmt.Sprintf("keys: Ed25519 public key of %d bytes", len(pub)))
 	}
-	sum := sha256.Sum256(der)
+	h := sha256.New()
+	h.Write(spkiPrefix)
+	h.Write(pub)
 	var id ID
-	copy(id[:], sum[:IDSize])
+	copy(id[:], h.Sum(nil))
 	return id
 }
 

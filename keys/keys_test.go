@@ -3,6 +3,8 @@ package keys_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,6 +89,17 @@ func TestGenerateFiles(t *testing.T) {
 }
 
 func TestKeyIDIsSHA256OfSPKI(t *testing.T) {
+	for i := range 20 {
+		pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i)}, 32)).Public().(ed25519.PublicKey)
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(der)
+		if id := keys.KeyID(pub); !bytes.Equal(id[:], sum[:keys.IDSize]) {
+			t.Fatalf("key %d: ID %s is not sha256(SPKI)[:8] %x", i, id, sum[:keys.IDSize])
+		}
+	}
 	// RFC 8032 test 1 public key; the ID is sha256(SPKI DER)[:8], as the doc
 	// comment's openssl pipeline computes it.
 	pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0}, 32)).Public().(ed25519.PublicKey)
