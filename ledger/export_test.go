@@ -7,3 +7,10 @@ func (t *Tx) ExecForTest(ctx context.Context, q string) error {
 	_, err := t.exec(ctx, q)
 	return err
 }
+
+// PragmaForTest reads an SQLite pragma on the transaction's connection.
+func (t *Tx) PragmaForTest(ctx context.Context, name string) (string, error) {
+	var v string
+	err := t.tx.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}

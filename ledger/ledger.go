@@ -153,11 +153,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 // other instead of failing at once, WAL lets readers (the "deferred",
 // query-only pool) run beside the writer, foreign keys are checked, and
 // commits are durable.
+//
+// The rest is speed that costs no durability: a 32 MiB page cache per
+// connection (the default 2 MiB makes a busy desk re-read index pages),
+// temporary tables and sort files in memory, and a WAL checkpoint every
+// 4000 pages instead of 1000, so that pages written by many commits in a
+// row (the indexes' right-hand pages) are copied back once, with fewer
+// checkpoint fsyncs. Commits still fsync the WAL (synchronous FULL).
 func sqliteDSN(path, txlock string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?_txlock=" + txlock +
 		"&_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)" +
+		"&_pragma=cache_size(-32768)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(4000)"
 }
 
 // redact hides a password in a postgres URL.
