@@ -148,11 +148,29 @@ func auditEntry(at int64, actor, action, order, activation string, detail any) (
 	return ledger.AuditEntry{At: at, Actor: actor, Action: action, Order: order, Activation: activation, Detail: string(b)}, nil
 }
 
-// newID returns a random identifier with a prefix, e.g. "act-…".
+// newID returns a unique identifier with a prefix, e.g. "act-…": the
+// time in milliseconds then 48 random bits, in base32hex, whose order is
+// the bytes' order. IDs made one after the other thus sort together, and
+// the ledger's indexes on them (activations, their licenses and
+// allocations) grow at their right-hand end instead of touching a random
+// page each: a commit writes fewer pages. A collision needs two IDs in the
+// same millisecond with the same 48 bits; the ledger's primary key refuses
+// it and the transaction is retried with new IDs.
 func newID(prefix string) string {
-	var b [10]byte
-	rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+	return prefix + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(timeOrdered(12)))
+}
+
+// timeOrdered returns n ≥ 6 bytes: the current Unix time in milliseconds,
+// big-endian in the first six, then random bytes.
+func timeOrdered(n int) []byte {
+	b := make([]byte, n)
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	rand.Read(b[6:])
+	return b
 }
 
 // normEmail is the form e-mail addresses are compared and stored in.
