@@ -110,14 +110,27 @@ func (d *Desk) RequestApproval(ctx context.Context, order, email, host string, l
 	return token, nil
 }
 
+// queueApprovalMail queues the purchaser's approval mail, in Japanese and
+// English: the people who buy and approve in the source documents work in
+// Japanese, and the portal's page offers both.
 func queueApprovalMail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email, host, link string, expires, now int64) error {
-	body := fmt.Sprintf("%s asks to activate order %s", email, o.ID)
+	until := timeUTC(expires).Format("2006-01-02 15:04")
+	var ja, en string
 	if host != "" {
-		body += " on the server " + host
+		ja = fmt.Sprintf("%s から、オーダー %s をサーバー %s でアクティベートする申請がありました。", email, o.ID, host)
+		en = fmt.Sprintf("%s asks to activate order %s on the server %s.", email, o.ID, host)
+	} else {
+		ja = fmt.Sprintf("%s から、オーダー %s をアクティベートする申請がありました。", email, o.ID)
+		en = fmt.Sprintf("%s asks to activate order %s.", email, o.ID)
 	}
-	body += fmt.Sprintf(".\n\nApprove or deny it here (the link is valid until %s UTC):\n%s\n\nIf you did not expect this, deny it.\n",
-		timeUTC(expires).Format("2006-01-02 15:04"), link)
-	return tx.QueueMail(ctx, ledger.Mail{To: o.Email, Subject: "Approve " + email + " for order " + o.ID, Body: body, Created: now})
+	body := ja + "\n\n" +
+		fmt.Sprintf("次のリンクから承認または拒否してください（リンクの有効期限: %s UTC）。\n%s\n\n", until, link) +
+		"心当たりがない場合は拒否してください。\n\n" +
+		"----------------------------------------\n\n" +
+		en + "\n\n" +
+		fmt.Sprintf("Approve or deny it here (the link is valid until %s UTC):\n%s\n\nIf you did not expect this, deny it.\n", until, link)
+	subject := fmt.Sprintf("承認のお願い / Approve %s for order %s", email, o.ID)
+	return tx.QueueMail(ctx, ledger.Mail{To: o.Email, Subject: subject, Body: body, Created: now})
 }
 
 // ApprovalByToken returns the approval a link token names. An expired link

@@ -359,6 +359,18 @@ func TestApprovalFlow(t *testing.T) {
 		if err != nil || len(mail) != 1 || mail[0].To != "buyer@example.com" || !strings.Contains(mail[0].Body, "https://portal/approve/"+token) {
 			t.Fatalf("outbox = %+v, %v", mail, err)
 		}
+		// The purchaser reads it in Japanese or English (A7: 72-hour link).
+		for _, want := range []string{"承認または拒否してください", "Approve or deny it here"} {
+			if !strings.Contains(mail[0].Body, want) {
+				t.Errorf("mail body lacks %q:\n%s", want, mail[0].Body)
+			}
+		}
+		if n := strings.Count(mail[0].Body, "https://portal/approve/"+token); n != 2 {
+			t.Errorf("the link appears %d times, want once per language", n)
+		}
+		if !strings.HasPrefix(mail[0].Subject, "承認のお願い / Approve ") {
+			t.Errorf("subject %q", mail[0].Subject)
+		}
 		if err := fx.desk.MarkSent(ctx, mail[0].ID); err != nil {
 			t.Fatal(err)
 		}
