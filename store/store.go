@@ -164,9 +164,15 @@ func Init(dir string, vendors []ed25519.PublicKey, passphrase []byte, opts Optio
 		return err
 	}
 	defer unlock.Close()
-	for _, f := range []string{StateFile, KeyFile, PubFile, TrustFile} {
-		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("init %s: %s exists: %w", dir, f, ErrInitialized)
+	if _, err := os.Lstat(filepath.Join(dir, StateFile)); err == nil {
+		return fmt.Errorf("init %s: %s exists: %w", dir, StateFile, ErrInitialized)
+	}
+	// Without state.json the directory is no store: key files found here
+	// are what an init killed half-way left, never used for any request,
+	// and are replaced.
+	for _, f := range []string{KeyFile, PubFile, TrustFile} {
+		if err := atomicfile.Remove(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("init %s: %w", dir, err)
 		}
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -196,7 +202,7 @@ func Init(dir string, vendors []ed25519.PublicKey, passphrase []byte, opts Optio
 		return err
 	}
 	// state.json goes last: until it exists the directory is not a store,
-	// and a failed init can be retried after removing the files named.
+	// and a failed or interrupted init can simply be run again.
 	written := []string{}
 	undo := func() {
 		for _, p := range written {

@@ -255,6 +255,34 @@ func TestInitRefusesOverwrite(t *testing.T) {
 	}
 }
 
+// TestInitAfterInterruptedInit: an init killed before state.json (its
+// commit point) leaves key files but no store; running init again works.
+func TestInitAfterInterruptedInit(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	os.MkdirAll(dir, 0o700)
+	for _, name := range []string{KeyFile, PubFile} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left by a killed init"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(dir, f.opts); !errors.Is(err, ErrNotInitialized) {
+		t.Fatalf("open of a half-made store: %v", err)
+	}
+	if err := Init(dir, []ed25519.PublicKey{f.vendor.Public().(ed25519.PublicKey)}, pass, f.opts); err != nil {
+		t.Fatalf("init after an interrupted init: %v", err)
+	}
+	s, err := Open(dir, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data, _ := os.ReadFile(filepath.Join(dir, KeyFile))
+	if _, err := keys.DecryptPrivateKey(data, pass); err != nil {
+		t.Errorf("the new installation key: %v", err)
+	}
+}
+
 func TestFlow(t *testing.T) {
 	f := newFixture(t)
 	if st := f.status(); st.State != StateTrial || st.TrialDaysLeft != 30 {
