@@ -668,65 +668,62 @@ const inChunk = 32
 // one per request.
 func (t *Tx) LicensesByNonce(ctx context.Context, nonces [][]byte) (map[string]License, error) {
 	out := map[string]License{}
-	for len(nonces) > 0 {
-		chunk := nonces[:min(len(nonces), inChunk)]
-		nonces = nonces[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, n := range chunk {
-			args[i] = n
-		}
-		// One text per chunk length, at most inChunk of them to keep prepared.
-		rows, err := t.query(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses
-			WHERE nonce IN (`+inList(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			l, err := scanLicense(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
+	err := t.queryIn(ctx, nonces, func(list string) string {
+		return `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce IN (` + list + `)`
+	}, func(rows *sql.Rows) error {
+		l, err := scanLicense(rows)
+		if err == nil {
 			out[string(l.Nonce)] = l
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // ActiveActivationsByKey returns the active activations of any of the
 // installation keys, keyed by key, locked against other writers.
 func (t *Tx) ActiveActivationsByKey(ctx context.Context, keys [][]byte) (map[string]Activation, error) {
 	out := map[string]Activation{}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), inChunk)]
-		keys = keys[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, k := range chunk {
-			args[i] = k
+	err := t.queryIn(ctx, keys, func(list string) string {
+		return `SELECT ` + activationCols + ` FROM activations
+			WHERE install_key IN (` + list + `) AND state = 'active' ORDER BY id` + t.forUpdate()
+	}, func(rows *sql.Rows) error {
+		a, err := scanActivation(rows)
+		if err == nil {
+			out[string(a.InstallKey)] = a
 		}
-		rows, err := t.query(ctx, `SELECT `+activationCols+` FROM activations
-			WHERE install_key IN (`+inList(len(chunk))+`) AND state = 'active' ORDER BY id`+t.forUpdate(), args...)
+		return err
+	})
+	return out, err
+}
+
+// queryIn runs the query that text builds around an IN list of vals, in
+// chunks of at most inChunk placeholders (one query text per chunk length,
+// so at most inChunk of them stay prepared), and calls scan for every row.
+func (t *Tx) queryIn(ctx context.Context, vals [][]byte, text func(list string) string, scan func(*sql.Rows) error) error {
+	for len(vals) > 0 {
+		chunk := vals[:min(len(vals), inChunk)]
+		vals = vals[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, v := range chunk {
+			args[i] = v
+		}
+		rows, err := t.query(ctx, text(inList(len(chunk))), args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
-			a, err := scanActivation(rows)
-			if err != nil {
+			if err := scan(rows); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
-			out[string(a.InstallKey)] = a
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // rowsChunk bounds the rows of one multi-row INSERT.
