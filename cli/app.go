@@ -47,6 +47,8 @@ func newApp(e *env) *ucli.App {
 		Reader:               e.stdin,
 		Writer:               e.stdout,
 		ErrWriter:            e.stderr,
+		// A word that is no command is a usage error, not a help topic.
+		Action: subcommandUsage,
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*ucli.Context, error) {},
 		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
@@ -89,7 +91,13 @@ func noArgs(c *ucli.Context) error {
 // subcommandUsage lets commands with subcommands reject unknown ones clearly.
 func subcommandUsage(c *ucli.Context) error {
 	if c.NArg() > 0 {
+		if c.Command == nil || c.Command.Name == c.App.Name {
+			return usagef("unknown command %q", c.Args().First())
+		}
 		return usagef("%s: unknown command %q", c.Command.FullName(), c.Args().First())
+	}
+	if c.Command == nil || c.Command.Name == c.App.Name {
+		return ucli.ShowAppHelp(c)
 	}
 	return ucli.ShowSubcommandHelp(c)
 }
