@@ -126,19 +126,11 @@ func (t *Tx) Product(ctx context.Context, code string) (Product, error) {
 // Products returns the catalog, by code.
 func (t *Tx) Products(ctx context.Context) ([]Product, error) {
 	rows, err := t.query(ctx, `SELECT code, name, model, params FROM products ORDER BY code`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Product
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (Product, error) {
 		var p Product
-		if err := rows.Scan(&p.Code, &p.Name, &p.Model, &p.Params); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		err := r.Scan(&p.Code, &p.Name, &p.Model, &p.Params)
+		return p, err
+	})
 }
 
 // InsertOrder records a new order.
@@ -199,19 +191,11 @@ func (t *Tx) InsertLine(ctx context.Context, l Line) error {
 // Lines returns an order's lines, by product.
 func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
 	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created FROM order_lines WHERE order_id = ? ORDER BY product`, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Line
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (Line, error) {
 		var l Line
-		if err := rows.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created)
+		return l, err
+	})
 }
 
 // PutPool creates, resizes or (with zero seats) removes a named pool.
@@ -228,24 +212,16 @@ func (t *Tx) PutPool(ctx context.Context, p Pool) error {
 // Pools returns an order's named pools.
 func (t *Tx) Pools(ctx context.Context, order string) ([]Pool, error) {
 	rows, err := t.query(ctx, `SELECT order_id, product, name, seats FROM pools WHERE order_id = ? ORDER BY product, name`, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Pool
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (Pool, error) {
 		var p Pool
-		if err := rows.Scan(&p.Order, &p.Product, &p.Name, &p.Seats); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		err := r.Scan(&p.Order, &p.Product, &p.Name, &p.Seats)
+		return p, err
+	})
 }
 
 const activationCols = `id, install_key, machine_hash, machine, host, email, method, grp, seq, state, created, updated, released, release_reason`
 
-func scanActivation(s interface{ Scan(...any) error }) (Activation, error) {
+func scanActivation(s scanner) (Activation, error) {
 	var a Activation
 	err := s.Scan(&a.ID, &a.InstallKey, &a.MachineHash, &a.Machine, &a.Host, &a.Email, &a.Method, &a.Group,
 		&a.Seq, &a.State, &a.Created, &a.Updated, &a.Released, &a.ReleaseReason)
@@ -285,19 +261,7 @@ func (t *Tx) UpdateActivation(ctx context.Context, a Activation) error {
 func (t *Tx) Activations(ctx context.Context, order string) ([]Activation, error) {
 	rows, err := t.query(ctx, `SELECT `+prefix("a.", activationCols)+` FROM activations a
 		WHERE a.id IN (SELECT activation_id FROM allocations WHERE order_id = ?) ORDER BY a.created, a.id`, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Activation
-	for rows.Next() {
-		a, err := scanActivation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanActivation)
 }
 
 func prefix(p, cols string) string {
@@ -319,7 +283,7 @@ func (t *Tx) InsertLicense(ctx context.Context, l License) error {
 	return err
 }
 
-func scanLicense(s interface{ Scan(...any) error }) (License, error) {
+func scanLicense(s scanner) (License, error) {
 	var l License
 	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued)
 	return l, err
@@ -356,19 +320,11 @@ const allocationCols = `activation_id, order_id, product, pool, grp, units, crea
 
 func (t *Tx) allocations(ctx context.Context, where string, args ...any) ([]Allocation, error) {
 	rows, err := t.query(ctx, `SELECT `+allocationCols+` FROM allocations WHERE `+where+` ORDER BY created, activation_id, order_id, product`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Allocation
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (Allocation, error) {
 		var a Allocation
-		if err := rows.Scan(&a.Activation, &a.Order, &a.Product, &a.Pool, &a.Group, &a.Units, &a.Created, &a.Released); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		err := r.Scan(&a.Activation, &a.Order, &a.Product, &a.Pool, &a.Group, &a.Units, &a.Created, &a.Released)
+		return a, err
+	})
 }
 
 // ActivationAllocations returns what an activation holds (released rows too).
@@ -403,19 +359,11 @@ func (t *Tx) OrderEmails(ctx context.Context, order string) ([]string, error) {
 func (t *Tx) activeColumn(ctx context.Context, col, order string) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT DISTINCT a.`+col+` FROM activations a JOIN allocations l ON l.activation_id = a.id
 		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.`+col, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (string, error) {
 		var m string
-		if err := rows.Scan(&m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		err := r.Scan(&m)
+		return m, err
+	})
 }
 
 // PutEmail inserts or replaces an order's e-mail approval row.
@@ -438,7 +386,7 @@ func nullBytes(b []byte) any {
 
 const emailCols = `order_id, email, state, token_hash, token_expires, requested, decided, decided_by`
 
-func scanEmail(s interface{ Scan(...any) error }) (Email, error) {
+func scanEmail(s scanner) (Email, error) {
 	var e Email
 	err := s.Scan(&e.Order, &e.Email, &e.State, &e.TokenHash, &e.TokenExpires, &e.Requested, &e.Decided, &e.DecidedBy)
 	return e, err
@@ -459,19 +407,7 @@ func (t *Tx) EmailByToken(ctx context.Context, hash []byte) (Email, error) {
 // Emails returns the approval rows of an order.
 func (t *Tx) Emails(ctx context.Context, order string) ([]Email, error) {
 	rows, err := t.query(ctx, `SELECT `+emailCols+` FROM emails WHERE order_id = ? ORDER BY email`, order)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Email
-	for rows.Next() {
-		e, err := scanEmail(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEmail)
 }
 
 // ReceiptSeen reports whether a release receipt was already accepted.
@@ -497,19 +433,11 @@ func (t *Tx) QueueMail(ctx context.Context, m Mail) error {
 func (t *Tx) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
 	q := `SELECT id, to_addr, subject, body, created, sent_at, attempts, last_error FROM outbox WHERE sent_at = 0 ORDER BY id LIMIT ?`
 	rows, err := t.query(ctx, q, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Mail
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (Mail, error) {
 		var m Mail
-		if err := rows.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.Created, &m.SentAt, &m.Attempts, &m.LastError); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		err := r.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.Created, &m.SentAt, &m.Attempts, &m.LastError)
+		return m, err
+	})
 }
 
 // MarkMail records a send attempt: sentAt > 0 marks it sent, else errMsg says why not.
@@ -536,73 +464,35 @@ func (t *Tx) Audit(ctx context.Context, e AuditEntry) error {
 func (t *Tx) AuditLog(ctx context.Context, order, activation string) ([]AuditEntry, error) {
 	rows, err := t.query(ctx, `SELECT id, at, actor, action, order_id, activation_id, detail FROM audit
 		WHERE (CAST(? AS TEXT) = '' OR order_id = ?) AND (CAST(? AS TEXT) = '' OR activation_id = ?) ORDER BY id`, order, order, activation, activation)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanAudit)
+}
+
+func scanAudit(r scanner) (AuditEntry, error) {
+	var e AuditEntry
+	err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail)
+	return e, err
 }
 
 // RecentAudit returns the newest limit audit entries, newest first.
 func (t *Tx) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	rows, err := t.query(ctx, `SELECT id, at, actor, action, order_id, activation_id, detail FROM audit ORDER BY id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Order, &e.Activation, &e.Detail); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanAudit)
 }
 
 // OrderIDs returns every order ID, sorted.
 func (t *Tx) OrderIDs(ctx context.Context) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT order_id FROM orders ORDER BY order_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return collect(rows, err, func(r scanner) (string, error) {
 		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+		err := r.Scan(&s)
+		return s, err
+	})
 }
 
 // PendingEmails returns the approval requests still waiting, oldest first.
 func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 	rows, err := t.query(ctx, `SELECT `+emailCols+` FROM emails WHERE state = 'pending' ORDER BY requested, order_id, email`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Email
-	for rows.Next() {
-		e, err := scanEmail(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEmail)
 }
 
 // Tables lists the ledger's tables, for Dump.
@@ -764,4 +654,25 @@ func (t *Tx) AuditAll(ctx context.Context, es []AuditEntry) error {
 		rows[i] = []any{e.At, e.Actor, e.Action, e.Order, e.Activation, e.Detail}
 	}
 	return t.insertRows(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail)`, 6, rows)
+}
+
+// scanner is what a row scan needs: *sql.Row and *sql.Rows both are.
+type scanner interface{ Scan(...any) error }
+
+// collect reads every row of a query with scan; it takes the query's error
+// too, so that a call reads: rows, err := t.query(...); return collect(rows, err, scanX).
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
