@@ -561,6 +561,16 @@ func TestInstallFileErrorsNameTheFile(t *testing.T) {
 	}
 }
 
+// crashAt is a store hook that fails, as a crash would, at the named point.
+func crashAt(point string, crash error) func(string) error {
+	return func(p string) error {
+		if p == point {
+			return crash
+		}
+		return nil
+	}
+}
+
 // TestCrash stops an install at each point a crash could happen and checks
 // that the store is the old one or the new one, and that the next command
 // cleans up and `products sync` repairs the copies (S4).
@@ -571,12 +581,7 @@ func TestCrash(t *testing.T) {
 		r := f.request()
 		before := f.snapshot()
 		s := f.open()
-		s.hook = func(p string) error {
-			if p == "commit" {
-				return crash
-			}
-			return nil
-		}
+		s.hook = crashAt("commit", crash)
 		_, err := s.Install(f.license(r, 1, true, nil))
 		s.Close()
 		if !errors.Is(err, crash) {
@@ -591,12 +596,7 @@ func TestCrash(t *testing.T) {
 		f := newFixture(t)
 		r := f.request()
 		s := f.open()
-		s.hook = func(p string) error {
-			if p == "copies" {
-				return crash
-			}
-			return nil
-		}
+		s.hook = crashAt("copies", crash)
 		_, err := s.Install(f.license(r, 1, true, nil))
 		s.Close()
 		if !errors.Is(err, crash) {
