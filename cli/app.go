@@ -54,7 +54,7 @@ func newApp(e *env) *ucli.App {
 		Reader:               e.stdin,
 		Writer:               e.stdout,
 		ErrWriter:            e.stderr,
-		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version"}},
+		Flags:                []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version"}},
 		// A word that is no command is a usage error, not a help topic.
 		Action: func(c *ucli.Context) error {
 			if c.Bool("version") {

@@ -33,8 +33,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oat-toolkit/oat/atomicfile"
