@@ -11,6 +11,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/release"
@@ -121,6 +122,10 @@ func inspect(path, trustPath string) (*fileView, error) {
 		fp = &l.Machine
 	case signing.Release:
 		err = signing.UnmarshalClaims(m.Payload, &release.Receipt{})
+	case signing.CheckIn:
+		_, _, err = checkin.PeekCheckIn(data)
+	case signing.Ack:
+		err = signing.UnmarshalClaims(m.Payload, &checkin.Ack{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("show %s: %w", path, err)
