@@ -21,7 +21,7 @@ import (
 // with SIGINT as a service manager would: it must shut down cleanly.
 func TestPortalServes(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("OAT_PASSPHRASE", "vendor pass")
+	t.Setenv("OAT_PASSPHRASE", "vendor passphrase")
 	run := func(args ...string) {
 		t.Helper()
 		var out bytes.Buffer
@@ -83,7 +83,7 @@ func TestPortalServes(t *testing.T) {
 	if !strings.Contains(l, `"path":"/v1/activations"`) || !strings.Contains(l, `"status":400`) {
 		t.Errorf("access log: %s", l)
 	}
-	if strings.Contains(l, "a-staff-token-for-the-test") || strings.Contains(l, "vendor pass") {
+	if strings.Contains(l, "a-staff-token-for-the-test") || strings.Contains(l, "vendor passphrase") {
 		t.Error("a secret is in the log")
 	}
 }
