@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/keys"
 )
 
@@ -24,7 +24,7 @@ var passphraseFlag = &ucli.StringFlag{
 // confirm asks twice at the prompt, for new keys.
 func (e *env) passphrase(c *ucli.Context, what string, confirm bool) ([]byte, error) {
 	if path := c.String("passphrase-file"); path != "" {
-		data, err := atomicfile.ReadCapped(path, 4096)
+		data, err := readPassphraseFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("passphrase file %s: %w", path, err)
 		}
@@ -87,4 +87,20 @@ func (e *env) newKeyPassphrase(c *ucli.Context, what string) ([]byte, error) {
 		fmt.Fprintf(e.stderr, "warning: %s: %v; anyone who copies the key file can guess it offline\n", what, err)
 	}
 	return pass, nil
+}
+
+// readPassphraseFile reads the start of path. Unlike the files oat reads
+// from others, a pipe is welcome here: --passphrase-file <(pass show oat)
+// hands the secret over without writing it to disk.
+func readPassphraseFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, pathReason(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return nil, pathReason(err)
+	}
+	return data, nil
 }
