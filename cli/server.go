@@ -22,7 +22,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		statusCommand(e), deactivateCommand(e), trustCommand(e),
+		statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -424,9 +424,10 @@ func printStatus(w io.Writer, st *store.Status) {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")
 		for _, p := range st.Products {
-			state := "licensed"
-			if !p.Active {
-				state = "EXPIRED"
+			// The product's verdict (package check), loud when it may not run.
+			state := p.State
+			if !p.Licensed {
+				state = strings.ToUpper(state)
 			}
 			exp := p.Expires
 			if exp != "never" {
