@@ -100,7 +100,10 @@ func TestInstalledByStore(t *testing.T) {
 		t.Fatalf("status %+v, check %v %+v", p, err, v)
 	}
 
-	do(func(s *store.Store) error { _, err := s.Deactivate(filepath.Join(base, "release.oat"), "", pass); return err })
+	do(func(s *store.Store) error {
+		_, err := s.Deactivate(filepath.Join(base, "release.oat"), "", pass)
+		return err
+	})
 	v, err = check.Check(settings, "backup-server", []ed25519.PublicKey{pub}, opt)
 	if !errors.Is(err, check.ErrNoLicense) || v.State != check.Trial || v.TrialDaysLeft != 29 {
 		t.Fatalf("after deactivate: %v %+v", err, v)
