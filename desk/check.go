@@ -100,6 +100,7 @@ type line struct {
 	model  Model
 	named  map[string]int64 // named pools and their seats
 	allocs []ledger.Allocation
+	owners []ledger.SeatOwner // for an Owned model: whose the seats are (B22)
 }
 
 func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) (*line, error) {
@@ -133,8 +134,23 @@ func newLineState(ctx context.Context, tx *ledger.Tx, order, code string, m Mode
 		}
 	}
 	var err error
+	if m.Owned {
+		if st.owners, err = tx.SeatOwners(ctx, order, code); err != nil {
+			return nil, err
+		}
+	}
 	st.allocs, err = tx.LineAllocations(ctx, order, code)
 	return st, err
+}
+
+// owner returns the seat a group owns on an Owned line.
+func (s *line) owner(group string) (ledger.SeatOwner, bool) {
+	for _, o := range s.owners {
+		if o.Owner == group {
+			return o, true
+		}
+	}
+	return ledger.SeatOwner{}, false
 }
 
 // poolSeats is the seats a pool holds; the default pool holds what the
@@ -157,6 +173,20 @@ func (s *line) counts(a ledger.Allocation) bool { return a.Released == 0 || s.mo
 // used is the seats in use in a pool ("" for all pools), with extra
 // counted as if allocated (nil for none).
 func (s *line) used(pool string, extra *ledger.Allocation) int64 {
+	if s.model.Owned {
+		// A seat that belongs to someone is used, active or not (B22);
+		// owned seats are not split into pools.
+		if pool != "" && pool != ledger.DefaultPool {
+			return 0
+		}
+		n := int64(len(s.owners))
+		if extra != nil {
+			if _, ok := s.owner(extra.Group); !ok {
+				n++
+			}
+		}
+		return n
+	}
 	all := s.allocs
 	if extra != nil {
 		all = append(slices.Clip(all), *extra)
@@ -204,6 +234,11 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 			return ledger.Allocation{}, fmt.Errorf("%w: %s is licensed for %s; %s %q holds none (%s)", ErrNotEntitled, code, m.Description, m.Group, group, m.Rules)
 		}
 	}
+	if m.Owned {
+		if err := takeOwnedSeat(ctx, tx, st, o, group, now); err != nil {
+			return ledger.Allocation{}, err
+		}
+	}
 	if m.GroupSize > 0 {
 		var members []string
 		for _, a := range st.allocs {
@@ -225,6 +260,43 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 	}
 	st.allocs = append(st.allocs, a)
 	return a, nil
+}
+
+// takeOwnedSeat checks a group's own seat on an Owned line, or gives it
+// a free one (B22): the seat's term runs from its first activation, so
+// moving the medium does not renew it, and a seat that belongs to another
+// address is neither lent nor transferred.
+func takeOwnedSeat(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, group string, now int64) error {
+	code, m := st.line.Product, st.model
+	if own, ok := st.owner(group); ok {
+		if end := termEnd(m, own.FirstActivated); end != 0 && end < now {
+			return fmt.Errorf("%w: the seat of %s for %s on order %s ran from its first activation on %s and ended on %s (%s)",
+				ErrNotEntitled, group, code, o.ID, day(own.FirstActivated), day(end), m.Rules)
+		}
+		return nil
+	}
+	if int64(len(st.owners)) >= st.line.Seats {
+		var names []string
+		for _, ow := range st.owners {
+			names = append(names, ow.Owner)
+		}
+		return fmt.Errorf("%w: order %s has no free %s: its %d seats belong to %s; a seat is never lent or transferred, only reassigned by the desk when its engineer leaves (%s)",
+			ErrNoSeats, o.ID, code, st.line.Seats, strings.Join(names, ", "), m.Rules)
+	}
+	own := ledger.SeatOwner{Order: o.ID, Product: code, Owner: group, FirstActivated: now}
+	if err := tx.InsertSeatOwner(ctx, own); err != nil {
+		return err
+	}
+	st.owners = append(st.owners, own)
+	return nil
+}
+
+// termEnd is when a term of TermDays from start ends, 0 without a term.
+func termEnd(m Model, start int64) int64 {
+	if m.TermDays <= 0 {
+		return 0
+	}
+	return start + int64(m.TermDays)*86400
 }
 
 func noSeats(st *line, pool string) error {
