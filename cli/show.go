@@ -11,6 +11,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
@@ -82,6 +83,10 @@ func inspect(path, trustPath string) (*fileView, error) {
 		err = signing.UnmarshalClaims(m.Payload, &response.License{})
 	case signing.Release:
 		err = signing.UnmarshalClaims(m.Payload, &release.Receipt{})
+	case signing.CheckIn:
+		_, _, err = checkin.PeekCheckIn(data)
+	case signing.Ack:
+		err = signing.UnmarshalClaims(m.Payload, &checkin.Ack{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("show %s: %w", path, err)

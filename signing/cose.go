@@ -57,6 +57,10 @@ const (
 	Request Kind = iota + 1
 	License
 	Release
+	// CheckIn is an online installation's signed "still here" (A5).
+	CheckIn
+	// Ack is the desk's signed answer to a check-in or an online release.
+	Ack
 )
 
 var kinds = []struct {
@@ -68,6 +72,8 @@ var kinds = []struct {
 	{Request, "request", "application/vnd.oat.request+cbor", "OAT REQUEST"},
 	{License, "license", "application/vnd.oat.license+cbor", "OAT LICENSE"},
 	{Release, "release receipt", "application/vnd.oat.release+cbor", "OAT RELEASE"},
+	{CheckIn, "check-in", "application/vnd.oat.checkin+cbor", "OAT CHECKIN"},
+	{Ack, "acknowledgement", "application/vnd.oat.ack+cbor", "OAT ACK"},
 }
 
 func (k Kind) String() string {
