@@ -526,7 +526,11 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 				if err != nil {
 					return response.License{}, err
 				}
-				if own, ok := st.owner(a.Group); ok {
+				own, ok, err := st.owner(ctx, a.Group)
+				if err != nil {
+					return response.License{}, err
+				}
+				if ok {
 					start = own.FirstActivated
 				}
 			}

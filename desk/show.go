@@ -139,7 +139,11 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 		if err != nil {
 			return nil, err
 		}
-		lv := LineView{Code: l.Product, Model: p.Model, Seats: l.Seats, Used: st.used("", nil)}
+		used, err := st.used(ctx, "", nil)
+		if err != nil {
+			return nil, err
+		}
+		lv := LineView{Code: l.Product, Model: p.Model, Seats: l.Seats, Used: used}
 		if m.Keys > 0 {
 			// A keyed seat is used once its keys were handed out (A22).
 			had, err := keysHandedOut(ctx, tx, order, l.Product)
@@ -151,7 +155,9 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 		}
 		lv.Free = max(lv.Seats-lv.Used, 0)
 		if m.perSeat() > 1 || m.Measure != "" {
-			lv.Units = st.unitsUsed()
+			if lv.Units, err = st.unitsUsed(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if l.Expires != 0 {
 			lv.Expires = day(l.Expires)
@@ -165,7 +171,11 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 		}
 		sort.Strings(names[1:])
 		for _, n := range names {
-			pv := PoolView{Product: l.Product, Name: n, Seats: st.poolSeats(n), Used: st.used(n, nil)}
+			used, err := st.used(ctx, n, nil)
+			if err != nil {
+				return nil, err
+			}
+			pv := PoolView{Product: l.Product, Name: n, Seats: st.poolSeats(n), Used: used}
 			if m.Keys > 0 && n == ledger.DefaultPool {
 				pv.Used = lv.Used
 			}
