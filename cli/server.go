@@ -22,7 +22,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		statusCommand(e), deactivateCommand(e), trustCommand(e),
+		statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -436,18 +436,15 @@ func printStatus(w io.Writer, st *store.Status) {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")
 		for _, p := range st.Products {
-			// A product is "licensed" only while the store is: a cloned or
-			// recovered store holds a license for another machine (B4, A26).
-			state := "licensed"
+			// The product's verdict (package check), loud when it may not
+			// run; an entitlement a renewal in the same license replaced
+			// says so (A19).
+			state := p.State
 			switch {
-			case st.MachineMatches != nil && !*st.MachineMatches:
-				state = "not for this machine"
 			case p.Renewed:
 				state = "ended, renewed"
-			case !p.Active:
-				state = "EXPIRED"
-			case st.State != store.StateActive:
-				state = "not in force"
+			case !p.Licensed:
+				state = strings.ToUpper(state)
 			}
 			exp := p.Expires
 			if exp != "never" {

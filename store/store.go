@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/check"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/response"
@@ -57,7 +58,7 @@ const (
 )
 
 // TrialDays is the length of the trial an unactivated installation runs (A4).
-const TrialDays = 30
+const TrialDays = check.TrialDays
 
 // maxStateFile caps state.json; it holds a few hundred bytes per product.
 const maxStateFile = 1 << 20
