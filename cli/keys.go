@@ -8,7 +8,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/rotation"
 )
@@ -66,6 +65,9 @@ func keysCommand(e *env) *ucli.Command {
 					pubPath, remove = c.String("remove"), true
 				}
 				out := c.String("out")
+				if err := checkOut(c, out); err != nil {
+					return fmt.Errorf("keys rotate: %w", err)
+				}
 				pub, err := keys.LoadPublicKey(pubPath)
 				if err != nil {
 					return fmt.Errorf("keys rotate: %w", err)
@@ -86,7 +88,7 @@ func keysCommand(e *env) *ucli.Command {
 				if err != nil {
 					return fmt.Errorf("keys rotate: %w", err)
 				}
-				if err := atomicfile.Write(out, data, 0o644); err != nil {
+				if err := writeOut(c, out, data); err != nil {
 					return fmt.Errorf("keys rotate: %w", err)
 				}
 				what := "trust key " + keys.KeyID(pub).String()
