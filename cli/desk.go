@@ -109,6 +109,7 @@ func deskCommand(e *env) *ucli.Command {
 				Action: e.deskReleaseStale,
 			},
 			deskMoveCommand(e),
+			deskStaffCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",

@@ -145,6 +145,29 @@ var migrations = []migration{{
 		`CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
 		FOR EACH ROW EXECUTE FUNCTION oat_audit_append_only()`,
 	},
+}, {
+	common: []string{
+		// Desk staff, each with their own argon2id password hash, so that
+		// the audit log names a person, not a shared secret.
+		`CREATE TABLE staff (
+			name     TEXT PRIMARY KEY,
+			password TEXT NOT NULL,
+			created  BIGINT NOT NULL,
+			updated  BIGINT NOT NULL
+		)`,
+		// Staff sessions live here, not in a signed cookie, so that
+		// signing out, a new password or removing the member ends them.
+		// The cookie holds a random token; only its SHA-256 is stored.
+		`CREATE TABLE staff_sessions (
+			id      {{blob}} PRIMARY KEY,
+			staff   TEXT NOT NULL REFERENCES staff(name),
+			created BIGINT NOT NULL,
+			expires BIGINT NOT NULL
+		)`,
+		`CREATE INDEX staff_sessions_staff ON staff_sessions(staff)`,
+		// The computer an approval was asked for, shown to the approver.
+		`ALTER TABLE emails ADD COLUMN host TEXT NOT NULL DEFAULT ''`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.
