@@ -20,6 +20,11 @@ type Receipt struct {
 	License    []byte `cbor:"lic"`              // cti of the license released
 	Host       string `cbor:"host"`             // computer name, for the desk's records
 	Reason     string `cbor:"reason,omitempty"` // free text from the admin
+	// Online marks a receipt sent to the portal by an online installation
+	// (oat deactivate --portal). The desk takes an online activation's
+	// seats back only from such a receipt, sent online, and never from one
+	// carried by hand (FAQ 3.11, A20).
+	Online bool `cbor:"online,omitempty"`
 }
 
 // Seal signs the receipt with the installation key and returns the armored file.

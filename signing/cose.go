@@ -57,6 +57,10 @@ const (
 	Request Kind = iota + 1
 	License
 	Release
+	// CheckIn is an online installation's signed "still here" (A5).
+	CheckIn
+	// Ack is the desk's signed answer to a check-in or an online release.
+	Ack
 )
 
 var kinds = []struct {
@@ -68,6 +72,8 @@ var kinds = []struct {
 	{Request, "request", "application/vnd.oat.request+cbor", "OAT REQUEST"},
 	{License, "license", "application/vnd.oat.license+cbor", "OAT LICENSE"},
 	{Release, "release receipt", "application/vnd.oat.release+cbor", "OAT RELEASE"},
+	{CheckIn, "check-in", "application/vnd.oat.checkin+cbor", "OAT CHECKIN"},
+	{Ack, "acknowledgement", "application/vnd.oat.ack+cbor", "OAT ACK"},
 }
 
 func (k Kind) String() string {
@@ -237,6 +243,11 @@ func parseRaw(raw []byte) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The payload is signed as bytes: a second spelling of the same claims
+	// (unsorted keys, long integer forms) is another file, and refused.
+	if err := Deterministic(s.Payload); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrClaims, err)
+	}
 	return &Message{Kind: kind, KeyID: id, Payload: s.Payload, protected: s.Protected, signature: s.Signature, raw: raw}, nil
 }
 
@@ -260,6 +271,11 @@ func parseProtected(prot []byte) (Kind, keys.ID, error) {
 				return 0, id, fmt.Errorf("%w: %v is marked critical but absent", ErrCritical, l)
 			}
 		}
+	}
+	// Only one encoding of the header is accepted: reordered labels or a
+	// longer integer form would be the same header spelled another way.
+	if err := Deterministic(prot); err != nil {
+		return 0, id, fmt.Errorf("%w: protected header: %w", ErrMalformed, err)
 	}
 	for label := range h {
 		switch label {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/release"
@@ -28,7 +29,7 @@ const vectorDir = "../testdata/vectors"
 // vector is one entry of testdata/vectors/manifest.json.
 type vector struct {
 	File   string `json:"file"`
-	Kind   string `json:"kind"`            // request, license, release
+	Kind   string `json:"kind"`            // request, license, release, checkin, ack
 	Key    string `json:"key"`             // public key file to verify with
 	Expect string `json:"expect"`          // "valid" or "invalid"
 	Error  string `json:"error,omitempty"` // the error class for invalid files
@@ -65,6 +66,12 @@ func verifyVector(data []byte, kind string, pub ed25519.PublicKey) error {
 		return err
 	case "release":
 		_, err := release.Parse(data, pub)
+		return err
+	case "checkin":
+		_, err := checkin.ParseCheckIn(data, pub)
+		return err
+	case "ack":
+		_, err := checkin.ParseAck(data, keys.NewTrustSet(pub))
 		return err
 	}
 	return errors.New("unknown kind " + kind)
@@ -158,6 +165,15 @@ func vectorLicense() response.License {
 func vectorReceipt() release.Receipt {
 	return release.Receipt{Activation: "act-0001", IssuedAt: 1796000000, ID: bytes.Repeat([]byte{0xcc}, 16),
 		Sequence: 1, License: bytes.Repeat([]byte{0xbb}, 16), Host: "db01"}
+}
+
+func vectorCheckIn() checkin.CheckIn {
+	return checkin.CheckIn{Activation: "act-0001", IssuedAt: 1795086400, Nonce: bytes.Repeat([]byte{0xdd}, 16), Sequence: 1}
+}
+
+func vectorAck(license []byte) checkin.Ack {
+	return checkin.Ack{Issuer: "oat-desk.example", Activation: "act-0001", IssuedAt: 1795086460,
+		Nonce: bytes.Repeat([]byte{0xdd}, 16), State: checkin.StateActive, Sequence: 2, License: license}
 }
 
 // sign1 builds a COSE_Sign1 by hand so that vectors can break any rule.
@@ -273,6 +289,32 @@ func writeVectors(t *testing.T) {
 	invalid("license-indefinite.oat", "license", "vendor.pub", "malformed", "the COSE array with indefinite length", armorLic(indef))
 	invalid("license-oversize.oat", "license", "vendor.pub", "too-large", "a file over the 64 KiB cap",
 		append(bytes.Clone(lic), bytes.Repeat([]byte("\n"), signing.MaxFileSize)...))
+	// Another spelling of a genuine file, correctly signed (issue 12): the
+	// spec is strict, so each is a different, invalid file.
+	enc, _ := cbor.CoreDetEncOptions().EncMode()
+	var licClaims map[any]any
+	if err := cbor.Unmarshal(licPayload, &licClaims); err != nil {
+		t.Fatal(err)
+	}
+	licClaims["Seq"] = licClaims["seq"]
+	delete(licClaims, "seq")
+	invalid("license-claim-case.oat", "license", "vendor.pub", "claims", `the claim "seq" spelled "Seq", payload otherwise deterministic`,
+		armorLic(sign1(t, header(-8, licCT, vendorKey), []byte{0xa0}, must(enc.Marshal(licClaims)), vendorKey)))
+	// The payload's first pair (iss, key 1) moved to the end.
+	issLen := 1 + len(cborText("oat-desk.example"))
+	unsorted := append([]byte{licPayload[0]}, licPayload[1+issLen:]...)
+	unsorted = append(unsorted, licPayload[1:1+issLen]...)
+	invalid("license-payload-unsorted.oat", "license", "vendor.pub", "claims", "the claims map with its keys not in deterministic order (iss last)",
+		armorLic(sign1(t, header(-8, licCT, vendorKey), []byte{0xa0}, unsorted, vendorKey)))
+	kid := must(hexID(vendorKey))
+	reordered := append([]byte{0xa3, 0x03}, cborText(licCT)...)
+	reordered = append(append(reordered, 0x01, 0x27, 0x04, 0x48), kid...)
+	invalid("license-header-reordered.oat", "license", "vendor.pub", "malformed", "the protected header written as {3: ct, 1: -8, 4: kid}",
+		armorLic(sign1(t, reordered, []byte{0xa0}, licPayload, vendorKey)))
+	longAlg := append([]byte{0xa3, 0x01, 0x38, 0x07, 0x03}, cborText(licCT)...)
+	longAlg = append(append(longAlg, 0x04, 0x48), kid...)
+	invalid("license-header-long-int.oat", "license", "vendor.pub", "malformed", "alg -8 written in the two-byte form 38 07",
+		armorLic(sign1(t, longAlg, []byte{0xa0}, licPayload, vendorKey)))
 	badReq := must(request.Seal(vectorRequest(), installationKey))
 	badReqMsg, _ := signing.Parse(badReq)
 	reqRaw := bytes.Clone(badReqMsg.Raw())
@@ -282,6 +324,30 @@ func writeVectors(t *testing.T) {
 	relMsg, _ := signing.Parse(rel)
 	invalid("release-wrong-key.oat", "release", "installation.pub", "signature", "a receipt signed by another installation",
 		signing.Armor(signing.Release, must(signing.Sign(signing.Release, strangerKey, relMsg.Payload))))
+
+	onlineReceipt := vectorReceipt()
+	onlineReceipt.Online = true
+	valid("release-online.oat", "release", "installation.pub", "an online release receipt (claim online: true), sent to the portal by oat deactivate --portal",
+		must(release.Seal(onlineReceipt, installationKey)))
+	ci := must(checkin.SealCheckIn(vectorCheckIn(), installationKey))
+	valid("checkin.oat", "checkin", "installation.pub", "a check-in of activation act-0001 holding license 1, signed by the installation key", ci)
+	update := vectorLicense()
+	update.Sequence, update.Nonce, update.ID = 2, nil, bytes.Repeat([]byte{0xbe}, 16)
+	updMsg, err := signing.Parse(must(response.Seal(update, vendorKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid("ack.oat", "ack", "vendor.pub", "the desk's acknowledgement of checkin.oat, carrying license 2 (raw COSE_Sign1 in lic)",
+		must(checkin.SealAck(vectorAck(updMsg.Raw()), vendorKey)))
+	valid("ack-plain.oat", "ack", "vendor.pub", "an acknowledgement without a newer license", must(checkin.SealAck(vectorAck(nil), vendorKey)))
+	ciMsg, _ := signing.Parse(ci)
+	invalid("checkin-wrong-key.oat", "checkin", "installation.pub", "signature", "a check-in signed by another installation",
+		signing.Armor(signing.CheckIn, must(signing.Sign(signing.CheckIn, strangerKey, ciMsg.Payload))))
+	invalid("ack-is-checkin.oat", "ack", "vendor.pub", "kind", "a check-in's payload signed by the vendor key offered as an acknowledgement",
+		signing.Armor(signing.CheckIn, must(signing.Sign(signing.CheckIn, vendorKey, ciMsg.Payload))))
+	ackMsg, _ := signing.Parse(must(checkin.SealAck(vectorAck(nil), vendorKey)))
+	invalid("checkin-is-ack.oat", "checkin", "installation.pub", "kind", "an acknowledgement payload signed by the installation key as an acknowledgement, offered as a check-in",
+		signing.Armor(signing.Ack, must(signing.Sign(signing.Ack, installationKey, ackMsg.Payload))))
 
 	out, _ := json.MarshalIndent(vs, "", "  ")
 	write("manifest.json", append(out, '\n'))
