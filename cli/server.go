@@ -22,7 +22,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		statusCommand(e), deactivateCommand(e), trustCommand(e),
+		statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -48,7 +48,10 @@ func (e *env) storeOptions() store.Options {
 
 // withStore opens and locks the store for the length of fn.
 func (e *env) withStore(c *ucli.Context, fn func(*store.Store) error) error {
-	s, err := store.Open(c.String("store"), e.storeOptions())
+	opts := e.storeOptions()
+	// --force exists on the commands that write a file (request, deactivate).
+	opts.Overwrite = c.Bool("force")
+	s, err := store.Open(c.String("store"), opts)
 	if err != nil {
 		return err
 	}
@@ -313,6 +316,9 @@ func requestCommand(e *env) *ucli.Command {
 			if err := info.Validate(); err != nil {
 				return fmt.Errorf("request %s: %w", out, err)
 			}
+			if err := checkOut(c, out); err != nil {
+				return fmt.Errorf("request %w", err)
+			}
 			return e.withStore(c, func(s *store.Store) error {
 				replacing := s.Pending() != nil
 				pass, err := e.passphrase(c, filepath.Join(s.Dir(), store.KeyFile), false)
@@ -424,9 +430,10 @@ func printStatus(w io.Writer, st *store.Status) {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")
 		for _, p := range st.Products {
-			state := "licensed"
-			if !p.Active {
-				state = "EXPIRED"
+			// The product's verdict (package check), loud when it may not run.
+			state := p.State
+			if !p.Licensed {
+				state = strings.ToUpper(state)
 			}
 			exp := p.Expires
 			if exp != "never" {
@@ -470,6 +477,9 @@ func deactivateCommand(e *env) *ucli.Command {
 				return err
 			}
 			out := c.String("out")
+			if err := checkOut(c, out); err != nil {
+				return fmt.Errorf("receipt %w", err)
+			}
 			return e.withStore(c, func(s *store.Store) error {
 				if s.Installed() == nil {
 					if s.LastReceipt() == nil {
