@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -53,7 +54,7 @@ func deskCommand(e *env) *ucli.Command {
 						&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 						&ucli.StringFlag{Name: "email", Usage: "the purchaser's e-mail `ADDRESS`", Required: true},
 						&ucli.StringFlag{Name: "product", Usage: "product `CODE` from the catalog", Required: true},
-						&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true},
+						seatsFlag("`N` seats"),
 						&ucli.StringFlag{Name: "expires", Usage: "last day of a subscription, `YYYY-MM-DD` (default: perpetual)"},
 					},
 					Action: e.deskOrderAdd,
@@ -75,6 +76,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "out-dir", Usage: "write NAME.license for each REQUEST into `DIR`"},
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
 					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
+					&ucli.StringFlag{Name: "pool", Usage: "take the new seats from the order's license pool `NAME` (A12; default: the default pool)"},
 				),
 				Action: e.deskIssue,
 			},
@@ -109,6 +111,8 @@ func deskCommand(e *env) *ucli.Command {
 				Action: e.deskReleaseStale,
 			},
 			deskMoveCommand(e),
+			deskReassignCommand(e),
+			deskStaffCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",
@@ -120,12 +124,13 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			{
 				Name:  "pool",
-				Usage: "create, resize or (with --seats 0) remove a named license pool of an order (A12)",
+				Usage: "create, resize, rename (--rename) or (with --seats 0) remove a named license pool of an order (A12)",
 				Flags: []ucli.Flag{dbFlag,
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
-					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true}},
+					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats (0 removes the pool)"},
+					&ucli.StringFlag{Name: "rename", Usage: "rename the pool to `NEW`"}},
 				Action: e.deskPool,
 			},
 			{
@@ -307,7 +312,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		return err
 	}
 	defer done()
-	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()})
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor()})
 	if err != nil {
 		return err
 	}
@@ -388,7 +393,7 @@ func (e *env) deskRelease(c *ucli.Context) error {
 	if err != nil {
 		return fmt.Errorf("receipt %s: %w", path, err)
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
 }
 
@@ -405,8 +410,33 @@ func (e *env) deskReleaseStale(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
+}
+
+// releasedWhat says where a release put each product's seats: back in the
+// default pool (A15), or still used where each activation consumed one
+// for good (B23).
+func releasedWhat(rel *desk.Released) string {
+	var back, kept []string
+	for _, p := range rel.Products {
+		if slices.Contains(rel.Consumed, p) {
+			kept = append(kept, p)
+		} else {
+			back = append(back, p)
+		}
+	}
+	var parts []string
+	if len(back) > 0 {
+		parts = append(parts, fmt.Sprintf("%s back in %q", strings.Join(back, ", "), ledger.DefaultPool))
+	}
+	if len(kept) > 0 {
+		parts = append(parts, fmt.Sprintf("%s stays used (each deployment consumes its license, B23)", strings.Join(kept, ", ")))
+	}
+	if len(parts) == 0 {
+		return "it held no seats"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (e *env) deskApprove(c *ucli.Context) error {
@@ -434,15 +464,28 @@ func (e *env) deskPool(c *ucli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	if c.IsSet("seats") == c.IsSet("rename") {
+		// One change per command, so that a refused one changes nothing.
+		return usagef("desk pool: give either --seats N or --rename NEW")
+	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := d.SetPool(c.Context, c.String("order"), c.String("product"), c.String("name"), c.Int64("seats"), e.actor()); err != nil {
+	order, code, name := c.String("order"), c.String("product"), c.String("name")
+	if c.IsSet("rename") {
+		to := c.String("rename")
+		if err := d.RenamePool(c.Context, order, code, name, to, e.actor()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "order %s: pool %q of %s is now %q\n", order, name, code, to)
+		return nil
+	}
+	if err := d.SetPool(c.Context, order, code, name, c.Int64("seats"), e.actor()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", c.String("order"), c.String("name"), c.String("product"), c.Int64("seats"))
+	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", order, name, code, c.Int64("seats"))
 	return nil
 }
 

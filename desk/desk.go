@@ -37,7 +37,17 @@ var (
 	ErrNotFound        = ledger.ErrNotFound
 	ErrExpired         = errors.New("the link has expired")
 	ErrInvalidInput    = errors.New("invalid input")
+	// ErrWrongOrder is the one answer to an unknown order ID and to a
+	// wrong fulfillment number, so that nobody learns which order IDs
+	// exist: the fulfillment number is the order's only secret (A1).
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled)
 )
+
+// wrongOrder refuses a request whose order ID and fulfillment number are
+// not an order's, in the same words whether or not the order exists.
+func wrongOrder() error {
+	return fmt.Errorf("%w: no order has this order ID and fulfillment number (A1)", ErrWrongOrder)
+}
 
 // Methods of activation (A11).
 const (
@@ -242,3 +252,11 @@ func hashHex(b []byte) string {
 func timeUTC(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
 
 func keysID(pub []byte) keys.ID { return keys.KeyID(ed25519.PublicKey(pub)) }
+
+// orDefault names the pool "" stands for.
+func orDefault(pool string) string {
+	if pool == "" {
+		return ledger.DefaultPool
+	}
+	return pool
+}

@@ -37,6 +37,10 @@ type IssueOptions struct {
 	Group string
 	// Actor is who asks, for the audit log ("desk" by default).
 	Actor string
+	// Pool is the named license pool of the order the new seats come
+	// from (A12, FAQ 2.22); "" is "Default (Unassigned Licenses)". Every
+	// product the request takes must have that pool on the order.
+	Pool string
 }
 
 // Issued is a license the desk issued (or, for a repeated request,
@@ -80,6 +84,9 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		return nil, fmt.Errorf("%w: method %q is neither offline nor online", ErrInvalidInput, opt.Method)
 	}
 	if err := validText("group", opt.Group, 200, false); err != nil {
+		return nil, err
+	}
+	if err := validText("pool", opt.Pool, 100, false); err != nil {
 		return nil, err
 	}
 	// Verifying the requests' signatures is most of the work before the
@@ -295,10 +302,10 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 
 	o, ok := c.orders[r.Order]
 	if !ok {
-		return Issued{}, fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, r.Order)
+		return Issued{}, wrongOrder()
 	}
 	if !checkFulfillment(o, r.Fulfillment) {
-		return Issued{}, fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, r.Order)
+		return Issued{}, wrongOrder()
 	}
 	email := normEmail(r.Email)
 	if err := checkEmail(ctx, tx, o, email); err != nil {
@@ -366,7 +373,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 			return Issued{}, err
 		}
 	}
-	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, r.Machine, now)
+	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, opt.Pool, r.Machine, now)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -377,13 +384,16 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 		return Issued{}, err
 	}
 	b.active[string(p.key)] = act
+	if err := tx.RecordAddress(ctx, o.ID, email, now); err != nil {
+		return Issued{}, err
+	}
 	action := "activation.update"
 	if isNew {
 		action = "activation.new"
 	}
 	if err := c.audit(ctx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
 		"seq": act.Seq, "host": r.Host, "email": email, "method": act.Method, "group": act.Group,
-		"added": added, "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
+		"added": added, "pool": orDefault(opt.Pool), "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
 		return Issued{}, err
 	}
 	return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, New: isNew, License: l}, nil
@@ -423,7 +433,7 @@ func requestedCodes(ctx context.Context, c *txCache, order string, asked []strin
 // allocateCodes gives an activation seats of an order's products it does
 // not hold yet, and returns those products and the allocations made. held
 // is what the activation holds (ActivationAllocations; none if it is new).
-func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
+func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, pool string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
 	models := map[string]Model{}
 	var all []string
 	holds := map[string]bool{}
@@ -475,7 +485,7 @@ func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held 
 		if err != nil {
 			return nil, nil, err
 		}
-		a, err := allocate(ctx, c.tx, st, o, act, group, fp, now)
+		a, err := allocate(ctx, c.tx, st, o, act, group, pool, fp, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -514,7 +524,24 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 			}
 		}
 		if m.TermDays > 0 {
-			if t := a.Created + int64(m.TermDays)*86400; exp == 0 || t < exp {
+			// The term runs from the activation, or for a seat that
+			// belongs to its engineer from the seat's first activation
+			// (B22): moving the medium does not renew it.
+			start := a.Created
+			if m.Owned {
+				st, err := c.lineState(ctx, a.Order, a.Product, m)
+				if err != nil {
+					return response.License{}, err
+				}
+				own, ok, err := st.owner(ctx, a.Group)
+				if err != nil {
+					return response.License{}, err
+				}
+				if ok {
+					start = own.FirstActivated
+				}
+			}
+			if t := termEnd(m, start); exp == 0 || t < exp {
 				exp = t
 			}
 		}
@@ -570,8 +597,8 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 }
 
 // checkEmail applies A8: the purchaser's address, an approved one, or one
-// already used on the order may activate; so may any address while the
-// order has no activation. A further address needs approval.
+// that activated on the order before may activate; so may any address for
+// the order's first activation. A further address needs approval.
 func checkEmail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email string) error {
 	if err := validText("e-mail", email, 200, true); err != nil {
 		return err
@@ -579,11 +606,14 @@ func checkEmail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email string
 	if email == o.Email {
 		return nil
 	}
-	used, err := tx.OrderEmails(ctx, o.ID)
+	// Judged by the order's history, not by what is active now: once the
+	// first server activated, any other address asks, even after every
+	// server was released (FAQ 2.5, 2.6).
+	used, anyUsed, err := tx.AddressUsed(ctx, o.ID, email)
 	if err != nil {
 		return err
 	}
-	if len(used) == 0 || slices.Contains(used, email) {
+	if used || !anyUsed {
 		return nil
 	}
 	e, err := tx.Email(ctx, o.ID, email)

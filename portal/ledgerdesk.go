@@ -40,6 +40,7 @@ func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // deskKinds maps the desk's sentinel errors to the portal's.
 var deskKinds = []struct{ desk, portal error }{
 	{desk.ErrBadFile, ErrBadFile},
+	{desk.ErrWrongOrder, ErrWrongOrder},
 	{desk.ErrNotEntitled, ErrNotEntitled},
 	{desk.ErrPendingApproval, ErrPendingApproval},
 	{desk.ErrNoSeats, ErrNoSeats},
@@ -68,8 +69,8 @@ func (l *LedgerDesk) link(token string) string {
 // Issue answers a request. A second e-mail address on an order that needs
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
-func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal"})
+func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal", Pool: pool})
 	if err == nil {
 		return is.File, nil
 	}
@@ -128,7 +129,7 @@ func parseApprovalID(id string) (order, email string, ok bool) {
 }
 
 func approvalOf(e *ledger.Email) *Approval {
-	a := &Approval{ID: approvalID(e.Order, e.Email), Order: e.Order, Email: e.Email, State: e.State,
+	a := &Approval{ID: approvalID(e.Order, e.Email), Order: e.Order, Email: e.Email, Host: e.Host, State: e.State,
 		Created: time.Unix(e.Requested, 0)}
 	if e.TokenExpires > 0 {
 		a.Expires = time.Unix(e.TokenExpires, 0)
@@ -197,6 +198,30 @@ func (l *LedgerDesk) ReleaseActivation(ctx context.Context, activation, reason, 
 	_, err := l.d.ReleaseStale(ctx, activation, reason, "staff:"+by)
 	return kind(err)
 }
+
+// PasswordHash returns a staff member's password hash.
+func (l *LedgerDesk) PasswordHash(ctx context.Context, name string) (string, error) {
+	h, err := l.d.StaffPasswordHash(ctx, name)
+	return h, kind(err)
+}
+
+// OpenSession records a staff session in the ledger.
+func (l *LedgerDesk) OpenSession(ctx context.Context, name string, id []byte, expires time.Time) error {
+	return kind(l.d.OpenStaffSession(ctx, name, id, expires))
+}
+
+// Session returns who a live staff session belongs to.
+func (l *LedgerDesk) Session(ctx context.Context, id []byte) (string, error) {
+	name, err := l.d.StaffSession(ctx, id)
+	return name, kind(err)
+}
+
+// CloseSession ends a staff session.
+func (l *LedgerDesk) CloseSession(ctx context.Context, id []byte) error {
+	return kind(l.d.CloseStaffSession(ctx, id))
+}
+
+var _ Staff = (*LedgerDesk)(nil)
 
 // PendingMail returns queued mail.
 func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {

@@ -14,6 +14,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,8 +23,10 @@ import (
 // answer with the right HTTP status.
 type Desk interface {
 	// Issue answers a request file (armored or raw) with an armored
-	// license file. The same request issued twice returns the same license.
-	Issue(ctx context.Context, request []byte) (license []byte, err error)
+	// license file, taking a new activation's seats from the order's
+	// license pool named pool ("" for the default pool, A12). The same
+	// request issued twice returns the same license.
+	Issue(ctx context.Context, request []byte, pool string) (license []byte, err error)
 	// Release accepts a release receipt once.
 	Release(ctx context.Context, receipt []byte) (Released, error)
 
@@ -146,4 +149,8 @@ var (
 	ErrExpired         = errors.New("the link has expired")                   // 410
 	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
+	// ErrWrongOrder: no order has this order ID and fulfillment number.
+	// A desk answers an unknown order and a wrong fulfillment number with
+	// it alike; the portal counts these toward locking the order out.
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled) // 403
 )
