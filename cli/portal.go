@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/tls"
@@ -169,6 +170,11 @@ func (e *env) runPortal(c *ucli.Context) error {
 
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
+	// A portal with a key the ledger does not list would refuse every
+	// request: say so now, not at the first customer.
+	if err := d.CheckVendorKey(c.Context, vendor.Public().(ed25519.PublicKey)); err != nil {
+		return fmt.Errorf("portal: %s: %w", keyPath, err)
+	}
 	backend := portal.NewLedgerDesk(d, vendor, base)
 	srv, err := portal.New(portal.Config{
 		Desk: backend, SessionKey: sessionKey, StaffToken: token, StaffPasswordHash: hash,
