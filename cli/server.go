@@ -392,7 +392,13 @@ func installCommand(e *env) *ucli.Command {
 					codes = append(codes, p.Code)
 				}
 				fmt.Fprintf(e.stdout, "installed %s: license %d of activation %s, products %s\n", path, l.Sequence, l.Activation, strings.Join(codes, ", "))
-				if res.Replaced != 0 {
+				switch {
+				case res.Replaced == 0:
+				case res.ReplacedActivation != "" && res.ReplacedActivation != l.Activation:
+					// A new activation's first license: nothing is
+					// superseded, the old activation's license is gone.
+					fmt.Fprintf(e.stdout, "it replaces license %d of the earlier activation %s\n", res.Replaced, res.ReplacedActivation)
+				default:
 					fmt.Fprintf(e.stdout, "it supersedes license %d\n", res.Replaced)
 				}
 				fmt.Fprintf(e.stdout, "copied to %d product(s): %s\n", len(res.Copied), strings.Join(res.Copied, ", "))
@@ -456,9 +462,14 @@ func printStatus(w io.Writer, st *store.Status) {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")
 		for _, p := range st.Products {
-			// The product's verdict (package check), loud when it may not run.
+			// The product's verdict (package check), loud when it may not
+			// run; an entitlement a renewal in the same license replaced
+			// says so (A19).
 			state := p.State
-			if !p.Licensed {
+			switch {
+			case p.Renewed:
+				state = "ended, renewed"
+			case !p.Licensed:
 				state = strings.ToUpper(state)
 			}
 			exp := p.Expires

@@ -130,11 +130,15 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 
 // Result is what Install did.
 type Result struct {
-	License   *response.License
-	NoOp      bool   // the same license was already installed
-	Replaced  uint64 // sequence of the license it superseded, 0 if none
-	Copied    []string
-	CopyError error // copies that failed after the install; oat products sync repairs them
+	License  *response.License
+	NoOp     bool   // the same license was already installed
+	Replaced uint64 // sequence of the license it superseded, 0 if none
+	// ReplacedActivation is the activation of the license it replaced:
+	// another one than License's when the server was activated anew
+	// (after a recovery), where nothing is "superseded".
+	ReplacedActivation string
+	Copied             []string
+	CopyError          error // copies that failed after the install; oat products sync repairs them
 }
 
 // InstallFile reads a license file and installs it; errors name the file.
@@ -221,7 +225,7 @@ func (s *Store) Install(data []byte) (*Result, error) {
 	}
 	res := &Result{License: l}
 	if old != nil {
-		res.Replaced = old.Sequence
+		res.Replaced, res.ReplacedActivation = old.Sequence, old.Activation
 		if old.File != name {
 			os.Remove(filepath.Join(s.dir, old.File))
 		}
