@@ -43,7 +43,17 @@ var (
 	// ErrSuperseded refuses a request or receipt that names a license a
 	// newer license of the same activation has replaced.
 	ErrSuperseded = errors.New("names a superseded license")
+	// ErrWrongOrder is the one answer to an unknown order ID and to a
+	// wrong fulfillment number, so that nobody learns which order IDs
+	// exist: the fulfillment number is the order's only secret (A1).
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled)
 )
+
+// wrongOrder refuses a request whose order ID and fulfillment number are
+// not an order's, in the same words whether or not the order exists.
+func wrongOrder() error {
+	return fmt.Errorf("%w: no order has this order ID and fulfillment number (A1)", ErrWrongOrder)
+}
 
 // Methods of activation (A11).
 const (
