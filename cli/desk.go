@@ -119,6 +119,7 @@ func deskCommand(e *env) *ucli.Command {
 				Action: e.deskReleaseStale,
 			},
 			deskMoveCommand(e),
+			deskBackupCommand(e),
 			deskReassignCommand(e),
 			deskStaffCommand(e),
 			{
