@@ -9,9 +9,9 @@ issues (\`--group\`).
 
 Every command below was run for real by \`examples/walkthrough.sh cluster\`;
 the nodes are played by the fake system roots \`examples/machines/node1..3\`
-(\`OAT_SYSROOT\`). IDs differ from run to run.
-
-## 1. The desk: one Cluster license and one additional node"
+(\`OAT_SYSROOT\`). IDs differ from run to run."
+setup
+say "## 1. The desk: one Cluster license and one additional node"
 run oat keys generate --out vendor
 run oat desk init --db desk.db --catalog catalog.json
 run oat desk order add --db desk.db --order ORD-1003 --fulfillment FN-1003-A --email ops@example.net --product backup-cluster --seats 1
@@ -20,13 +20,8 @@ run oat desk order add --db desk.db --order ORD-1003 --fulfillment FN-1003-A --e
 say "## 2. The three nodes write requests
 
 Nodes 1 and 2 ask for the Cluster license, node 3 first tries it too."
-mkdir -p requests licenses
-for n in node1 node2 node3; do
-  mkdir -p "$n-backup"
-  OAT_SYSROOT=machines/$n oat init --store "$n-oat" --trust vendor.pub >/dev/null
-  OAT_SYSROOT=machines/$n oat products add --store "$n-oat" --code backup-cluster --settings-dir "$n-backup" >/dev/null
-done
-say "(\`oat init\` and \`oat products add --code backup-cluster\` ran on each node.)"
+run mkdir -p requests licenses
+run 'for n in node1 node2 node3; do mkdir -p $n-backup && OAT_SYSROOT=machines/$n oat init --store $n-oat --trust vendor.pub && OAT_SYSROOT=machines/$n oat products add --store $n-oat --code backup-cluster --settings-dir $n-backup; done'
 for n in node1 node2 node3; do
   run OAT_SYSROOT=machines/$n oat request --store $n-oat --order ORD-1003 --fulfillment FN-1003-A --email ops@example.net --product backup-cluster --out requests/$n.request
 done

@@ -8,9 +8,9 @@ and B7), and finally a system recovery onto new hardware (A26).
 
 Every command below was run for real by \`examples/walkthrough.sh physical\`;
 the machines are played by the fake system roots in \`examples/machines/\`
-(\`OAT_SYSROOT\`). Key and activation IDs differ from run to run.
-
-## 1. The license desk: a vendor key, a ledger, an order"
+(\`OAT_SYSROOT\`). Key and activation IDs differ from run to run."
+setup
+say "## 1. The license desk: a vendor key, a ledger, an order"
 run oat keys generate --out vendor
 run oat desk init --db desk.db --catalog catalog.json
 run oat desk order add --db desk.db --order ORD-1001 --fulfillment FN-1001-A --email it@example.com --product backup-server --seats 1

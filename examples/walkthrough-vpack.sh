@@ -9,9 +9,9 @@ refuses a physical machine.
 Every command below was run for real by \`examples/walkthrough.sh vpack\`;
 the VMs are played by the fake system roots in \`examples/machines/\`
 (\`OAT_SYSROOT\`), whose SMBIOS strings say VMware or Hyper-V. IDs differ
-from run to run.
-
-## 1. The desk: one vPack seat"
+from run to run."
+setup
+say "## 1. The desk: one vPack seat"
 run oat keys generate --out vendor
 run oat desk init --db desk.db --catalog catalog.json
 run oat desk order add --db desk.db --order ORD-1002 --fulfillment FN-1002-A --email it@example.com --product backup-vpack --seats 1
@@ -19,15 +19,9 @@ run oat desk order add --db desk.db --order ORD-1002 --fulfillment FN-1002-A --e
 say "## 2. Six VMs write requests
 
 Each VM is its own isolated installation with the product registered."
-for vm in vm-esx1 vm-esx2 vm-esx3 vm-hv1 vm-hv2 vm-hv3; do
-  mkdir -p "$vm-backup"
-  OAT_SYSROOT=machines/$vm oat init --store "$vm-oat" --trust vendor.pub >/dev/null
-  OAT_SYSROOT=machines/$vm oat products add --store "$vm-oat" --code backup-vpack --settings-dir "$vm-backup" >/dev/null
-done
-say "(\`oat init\` and \`oat products add --code backup-vpack\` ran on each VM as in
-the physical walkthrough.)"
+run 'for vm in vm-esx1 vm-esx2 vm-esx3 vm-hv1 vm-hv2 vm-hv3; do mkdir -p $vm-backup && OAT_SYSROOT=machines/$vm oat init --store $vm-oat --trust vendor.pub && OAT_SYSROOT=machines/$vm oat products add --store $vm-oat --code backup-vpack --settings-dir $vm-backup; done'
 run OAT_SYSROOT=machines/vm-esx1 oat status --store vm-esx1-oat
-mkdir -p requests licenses
+run mkdir -p requests licenses
 for vm in vm-esx1 vm-esx2 vm-esx3 vm-hv1 vm-hv2; do
   run OAT_SYSROOT=machines/$vm oat request --store $vm-oat --order ORD-1002 --fulfillment FN-1002-A --email it@example.com --out requests/$vm.request
 done
@@ -37,9 +31,7 @@ say "## 3. The desk answers all five at once
 One transaction: either every request is granted or none is."
 run oat desk issue --db desk.db --key vendor.key --out-dir licenses requests/vm-esx1.request requests/vm-esx2.request requests/vm-esx3.request requests/vm-hv1.request requests/vm-hv2.request
 run oat show licenses/vm-hv2.license --trust vendor.pub
-for vm in vm-esx1 vm-esx2 vm-esx3 vm-hv1; do
-  OAT_SYSROOT=machines/$vm oat install --store $vm-oat licenses/$vm.license >/dev/null
-done
+run 'for vm in vm-esx1 vm-esx2 vm-esx3 vm-hv1; do OAT_SYSROOT=machines/$vm oat install --store $vm-oat licenses/$vm.license; done'
 run OAT_SYSROOT=machines/vm-hv2 oat install --store vm-hv2-oat licenses/vm-hv2.license
 run OAT_SYSROOT=machines/vm-hv2 oat status --store vm-hv2-oat
 run oat desk show --db desk.db --order ORD-1002

@@ -10,10 +10,8 @@ export PATH="$bin:$PATH"
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$bin"' EXIT
 cd "$work"
-cp -r "$here/machines" machines
-cp "$here/catalog.json" catalog.json
-rm -rf machines/*/var # trial markers left by earlier runs
-export OAT_PASSPHRASE='correct horse battery staple'
+# OAT_SRC is the oat source tree, as the setup step tells the reader.
+export OAT_SRC=$(cd "$here/.." && pwd)
 export USER=desk
 
 say() { printf '%s\n\n' "$*"; }
@@ -28,6 +26,19 @@ run() {
   [ -n "$out" ] && printf '%s\n' "$out"
   [ $rc -ne 0 ] && printf '(exit status %d)\n' $rc
   printf '```\n\n'
+}
+
+# setup shows (and runs) what a reader types first, in an empty directory.
+setup() {
+  say "Start in an empty directory, with \`oat\` on your PATH (see the README's
+Install section) and \`OAT_SRC\` set to where the oat source tree is. The
+walkthrough uses the example catalog and the fake machines from that tree,
+and one passphrase for every key. Every file it writes is in this
+directory; \`examples/walkthrough-check.sh\` runs each command below, as
+written here, in CI."
+  run 'cp -r "$OAT_SRC/examples/catalog.json" "$OAT_SRC/examples/machines" . && rm -rf machines/*/var'
+  run "export OAT_PASSPHRASE='correct horse battery staple'"
+  export OAT_PASSPHRASE='correct horse battery staple'
 }
 
 source "$here/walkthrough-$1.sh"
