@@ -170,6 +170,7 @@ func (e *env) runPortal(c *ucli.Context) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
 	backend := portal.NewLedgerDesk(d, vendor, base)
+	defer backend.Close()
 	srv, err := portal.New(portal.Config{
 		Desk: backend, SessionKey: sessionKey, StaffToken: token, StaffPasswordHash: hash,
 		BaseURL: base, RatePerMinute: c.Float64("rate"), Burst: c.Int("burst"), Logger: log,
