@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -53,7 +54,7 @@ func deskCommand(e *env) *ucli.Command {
 						&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 						&ucli.StringFlag{Name: "email", Usage: "the purchaser's e-mail `ADDRESS`", Required: true},
 						&ucli.StringFlag{Name: "product", Usage: "product `CODE` from the catalog", Required: true},
-						&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true},
+						seatsFlag("`N` seats"),
 						&ucli.StringFlag{Name: "expires", Usage: "last day of a subscription, `YYYY-MM-DD` (default: perpetual)"},
 					},
 					Action: e.deskOrderAdd,
@@ -109,6 +110,7 @@ func deskCommand(e *env) *ucli.Command {
 				Action: e.deskReleaseStale,
 			},
 			deskMoveCommand(e),
+			deskReassignCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",
@@ -125,7 +127,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
-					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true}},
+					seatsFlag("`N` seats (0 removes the pool)")},
 				Action: e.deskPool,
 			},
 			{
@@ -151,7 +153,7 @@ func (e *env) actor() string {
 // openDesk opens the ledger at --db and checks its schema.
 func (e *env) openDesk(c *ucli.Context) (*desk.Desk, func(), error) {
 	ctx := c.Context
-	db, err := ledger.Open(ctx, c.String("db"))
+	db, err := ledger.OpenExisting(ctx, c.String("db"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,6 +293,13 @@ func (e *env) deskIssue(c *ucli.Context) error {
 			return fmt.Errorf("--out-dir %s: not a directory", outDir)
 		}
 	}
+	// Every output is checked before the ledger records anything: a seat
+	// must not be taken for a license that cannot be written.
+	for target := range targets {
+		if err := checkOut(c, target); err != nil {
+			return fmt.Errorf("license %w", err)
+		}
+	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
 		return err
@@ -309,8 +318,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		if outDir != "" {
 			target = filepath.Join(outDir, licenseName(is.Name))
 		}
-		if err := atomicfile.Write(target, is.File, 0o644); err != nil {
-			return fmt.Errorf("license %s: %w (the ledger has recorded it: issue the same request again to get the same license)", target, err)
+		if err := writeOut(c, target, is.File); err != nil {
+			return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)
 		}
 		e.printIssued(is, target)
 	}
@@ -337,6 +346,10 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	target := c.String("out")
+	if err := checkOut(c, target); err != nil {
+		return fmt.Errorf("license %w", err)
+	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
 		return err
@@ -352,9 +365,8 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	target := c.String("out")
-	if err := atomicfile.Write(target, is.File, 0o644); err != nil {
-		return fmt.Errorf("license %s: %w (the ledger has recorded license %d; run oat desk update again for a newer one)", target, err, is.Sequence)
+	if err := writeOut(c, target, is.File); err != nil {
+		return fmt.Errorf("license %w (the ledger has recorded license %d; run oat desk update again for a newer one)", err, is.Sequence)
 	}
 	e.printIssued(*is, target)
 	return nil
@@ -378,7 +390,7 @@ func (e *env) deskRelease(c *ucli.Context) error {
 	if err != nil {
 		return fmt.Errorf("receipt %s: %w", path, err)
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
 }
 
@@ -395,8 +407,33 @@ func (e *env) deskReleaseStale(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
+}
+
+// releasedWhat says where a release put each product's seats: back in the
+// default pool (A15), or still used where each activation consumed one
+// for good (B23).
+func releasedWhat(rel *desk.Released) string {
+	var back, kept []string
+	for _, p := range rel.Products {
+		if slices.Contains(rel.Consumed, p) {
+			kept = append(kept, p)
+		} else {
+			back = append(back, p)
+		}
+	}
+	var parts []string
+	if len(back) > 0 {
+		parts = append(parts, fmt.Sprintf("%s back in %q", strings.Join(back, ", "), ledger.DefaultPool))
+	}
+	if len(kept) > 0 {
+		parts = append(parts, fmt.Sprintf("%s stays used (each deployment consumes its license, B23)", strings.Join(kept, ", ")))
+	}
+	if len(parts) == 0 {
+		return "it held no seats"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (e *env) deskApprove(c *ucli.Context) error {

@@ -16,6 +16,9 @@ type Released struct {
 	Activation string   `json:"activation"`
 	Host       string   `json:"host"`
 	Products   []string `json:"products"`
+	// Consumed is those of Products whose seats stay used: each
+	// deployment consumes its license for good (B23).
+	Consumed []string `json:"consumed,omitempty"`
 }
 
 // Release accepts a release receipt: verified with the installation key
@@ -141,6 +144,13 @@ func releaseActivation(ctx context.Context, tx *ledger.Tx, act ledger.Activation
 		}
 		if !slices.Contains(out.Products, a.Product) {
 			out.Products = append(out.Products, a.Product)
+			_, m, err := product(ctx, tx, a.Product)
+			if err != nil {
+				return nil, err
+			}
+			if m.Consumed {
+				out.Consumed = append(out.Consumed, a.Product)
+			}
 		}
 	}
 	act.State, act.Released, act.ReleaseReason, act.Updated = "released", now, reason, now

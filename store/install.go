@@ -58,6 +58,9 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 	if err := info.Validate(); err != nil {
 		return nil, err
 	}
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
+	}
 	codes := slices.Clone(info.Products)
 	if len(codes) == 0 {
 		for _, p := range s.st.Products {
@@ -114,7 +117,7 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 	st.Pending = &Pending{Nonce: nonce, Created: r.IssuedAt, Order: r.Order, Fulfillment: r.Fulfillment, Email: r.Email, Products: codes, File: abs}
 	// The file first: if the commit then fails, the request on disk answers
 	// to no pending nonce and its license will be refused, which is safe.
-	if err := atomicfile.Write(out, data, 0o644); err != nil {
+	if err := s.writeOutput(out, data); err != nil {
 		return nil, err
 	}
 	if err := s.commit(st); err != nil {
@@ -127,11 +130,15 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 
 // Result is what Install did.
 type Result struct {
-	License   *response.License
-	NoOp      bool   // the same license was already installed
-	Replaced  uint64 // sequence of the license it superseded, 0 if none
-	Copied    []string
-	CopyError error // copies that failed after the install; oat products sync repairs them
+	License  *response.License
+	NoOp     bool   // the same license was already installed
+	Replaced uint64 // sequence of the license it superseded, 0 if none
+	// ReplacedActivation is the activation of the license it replaced:
+	// another one than License's when the server was activated anew
+	// (after a recovery), where nothing is "superseded".
+	ReplacedActivation string
+	Copied             []string
+	CopyError          error // copies that failed after the install; oat products sync repairs them
 }
 
 // InstallFile reads a license file and installs it; errors name the file.
@@ -218,7 +225,7 @@ func (s *Store) Install(data []byte) (*Result, error) {
 	}
 	res := &Result{License: l}
 	if old != nil {
-		res.Replaced = old.Sequence
+		res.Replaced, res.ReplacedActivation = old.Sequence, old.Activation
 		if old.File != name {
 			os.Remove(filepath.Join(s.dir, old.File))
 		}
@@ -249,7 +256,10 @@ func (s *Store) RewriteReceipt(out string) (*release.Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the kept receipt: %w", err)
 	}
-	if err := atomicfile.Write(out, s.st.Released, 0o644); err != nil {
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
+	}
+	if err := s.writeOutput(out, s.st.Released); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -264,6 +274,9 @@ func (s *Store) RewriteReceipt(out string) (*release.Receipt, error) {
 func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Receipt, error) {
 	if s.st.License == nil {
 		return nil, ErrNoLicense
+	}
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
 	}
 	s.cleanup()
 	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
@@ -326,7 +339,7 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 		return nil, err
 	}
 	os.Remove(filepath.Join(s.dir, file))
-	if err := atomicfile.Write(out, receipt, 0o644); err != nil {
+	if err := s.writeOutput(out, receipt); err != nil {
 		return nil, fmt.Errorf("%w (the license is removed and the receipt is kept in the store: run oat deactivate again to write it)", err)
 	}
 	return &r, nil

@@ -21,6 +21,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -34,12 +35,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/check"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -56,7 +60,7 @@ const (
 )
 
 // TrialDays is the length of the trial an unactivated installation runs (A4).
-const TrialDays = 30
+const TrialDays = check.TrialDays
 
 // maxStateFile caps state.json; it holds a few hundred bytes per product.
 const maxStateFile = 1 << 20
@@ -85,6 +89,59 @@ type Options struct {
 	Now func() time.Time
 	// KDF protects the installation key at Init; zero means keys.DefaultKDF.
 	KDF keys.KDFParams
+	// Overwrite lets a request or release receipt replace an existing file
+	// (the CLI's --force). By default writing over a file fails with an
+	// error wrapping ErrOutputExists, before anything changes.
+	Overwrite bool
+}
+
+// ErrOutputExists is returned when a request or receipt would replace an
+// existing file and Options.Overwrite is false.
+var ErrOutputExists = errors.New("the file exists: oat does not overwrite files (give --force to replace it)")
+
+// OutputMode is the mode of request and receipt files: they carry the
+// order's fulfillment number, the order's only secret.
+const OutputMode fs.FileMode = 0o600
+
+// checkOutput fails early, before any change, if out cannot be written:
+// its directory is missing, or it exists and may not be replaced.
+func (s *Store) checkOutput(out string) error {
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: the directory %s does not exist", out, dir)
+	}
+	st, err := os.Lstat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", out, unwrapPath(err))
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory", out)
+	case !s.opts.Overwrite:
+		return fmt.Errorf("%s: %w", out, ErrOutputExists)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s exists and is not a regular file", out)
+	}
+	return nil
+}
+
+// writeOutput writes a request or receipt file whole, never over an
+// existing file unless Overwrite is set.
+func (s *Store) writeOutput(out string, data []byte) error {
+	var err error
+	if s.opts.Overwrite {
+		err = atomicfile.Write(out, data, OutputMode)
+	} else {
+		err = atomicfile.Create(out, data, OutputMode)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s: %w", out, ErrOutputExists)
+	}
+	return fmt.Errorf("cannot write %s: %w", out, unwrapPath(err))
 }
 
 // Product is a co-installed product registered with the store.
@@ -128,6 +185,10 @@ type state struct {
 	// same step that removes the license, so that a crash before the
 	// receipt file is written never loses the only way to free the seat.
 	Released []byte `json:"released,omitempty"`
+	// Rotations are the vendor key rotation statements applied, in order;
+	// the trusted set is derived from trust.pem (the keys given at init)
+	// through them each time the store is opened (package rotation).
+	Rotations [][]byte `json:"rotations,omitempty"`
 }
 
 // Store is an open, locked store. It is not safe for concurrent use by
@@ -137,7 +198,8 @@ type Store struct {
 	opts  Options
 	lock  *os.File
 	st    state
-	trust *keys.TrustSet
+	roots *keys.TrustSet // the vendor keys given at init (trust.pem)
+	trust *keys.TrustSet // roots with the rotations applied
 	pub   ed25519.PublicKey
 	now   time.Time // max(clock, high-water mark), fixed when opened
 
@@ -245,11 +307,15 @@ func acquire(dir string) (*os.File, error) {
 
 // Open locks the store in dir and reads it. Close releases the lock.
 func Open(dir string, opts Options) (*Store, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("store %s: is a file, not a store directory", dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			// ENOTDIR: a file where a directory of the path should be.
 			return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialized)
 		}
-		return nil, fmt.Errorf("store %s: %w", dir, err)
+		return nil, fmt.Errorf("store %s: %w", dir, unwrapPath(err))
 	}
 	lock, err := acquire(dir)
 	if err != nil {
@@ -286,8 +352,11 @@ func (s *Store) load() error {
 	if s.st.Version != 1 || len(s.st.Salt) != machine.SaltSize {
 		return fmt.Errorf("store %s is damaged or from another version (version %d)", path, s.st.Version)
 	}
-	if s.trust, err = keys.LoadTrustSet(filepath.Join(s.dir, TrustFile)); err != nil {
+	if s.roots, err = keys.LoadTrustSet(filepath.Join(s.dir, TrustFile)); err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)
+	}
+	if s.trust, err = rotation.Trust(keyList(s.roots), s.st.Rotations); err != nil {
+		return fmt.Errorf("store %s: the vendor key chain does not verify: %w", s.dir, err)
 	}
 	if s.pub, err = keys.LoadPublicKey(filepath.Join(s.dir, PubFile)); err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)
@@ -367,6 +436,7 @@ func (st state) clone() state {
 		st.License = &l
 	}
 	st.Released = slices.Clone(st.Released)
+	st.Rotations = slices.Clone(st.Rotations)
 	return st
 }
 
@@ -410,19 +480,40 @@ func (s *Store) License() (*response.License, []byte, error) {
 	return l, data, nil
 }
 
-// AddTrust adds a vendor key to the trusted set (key rotation).
-func (s *Store) AddTrust(pub ed25519.PublicKey) error {
-	t := keys.NewTrustSet(pub)
-	for _, id := range s.trust.IDs() {
-		k, _ := s.trust.Lookup(id)
-		t.Add(k)
+// ApplyRotation applies a vendor key rotation statement: it must verify
+// with a key trusted now, through the chain from the keys given at init,
+// and it is recorded in the same commit that makes it count. wantRemove
+// says which kind the caller expects (oat trust add or oat trust remove).
+func (s *Store) ApplyRotation(data []byte, wantRemove bool) (*rotation.Statement, error) {
+	st, trust, err := rotation.Next(keyList(s.roots), s.st.Rotations, data)
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(s.dir, TrustFile)
-	if err := atomicfile.Write(path, t.Marshal(), 0o644); err != nil {
-		return err
+	if (st.Remove != nil) != wantRemove {
+		if wantRemove {
+			return nil, fmt.Errorf("%w: this statement adds a key; use oat trust add", rotation.ErrInvalid)
+		}
+		return nil, fmt.Errorf("%w: this statement removes a key; use oat trust remove", rotation.ErrInvalid)
 	}
-	s.trust = t
-	return nil
+	next := s.st.clone()
+	next.Rotations = append(next.Rotations, bytes.Clone(data))
+	if err := s.commit(next); err != nil {
+		return nil, err
+	}
+	s.trust = trust
+	return st, nil
+}
+
+// Roots returns the vendor keys given at init, which the chain starts from.
+func (s *Store) Roots() *keys.TrustSet { return s.roots }
+
+func keyList(t *keys.TrustSet) []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, id := range t.IDs() {
+		k, _ := t.Lookup(id)
+		out = append(out, k)
+	}
+	return out
 }
 
 var productCode = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
