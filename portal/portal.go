@@ -14,6 +14,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -146,4 +147,8 @@ var (
 	ErrExpired         = errors.New("the link has expired")                   // 410
 	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
+	// ErrWrongOrder: no order has this order ID and fulfillment number.
+	// A desk answers an unknown order and a wrong fulfillment number with
+	// it alike; the portal counts these toward locking the order out.
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled) // 403
 )
