@@ -76,6 +76,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "out-dir", Usage: "write NAME.license for each REQUEST into `DIR`"},
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
 					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
+					&ucli.StringFlag{Name: "pool", Usage: "take the new seats from the order's license pool `NAME` (A12; default: the default pool)"},
 				),
 				Action: e.deskIssue,
 			},
@@ -123,12 +124,13 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			{
 				Name:  "pool",
-				Usage: "create, resize or (with --seats 0) remove a named license pool of an order (A12)",
+				Usage: "create, resize, rename (--rename) or (with --seats 0) remove a named license pool of an order (A12)",
 				Flags: []ucli.Flag{dbFlag,
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
-					seatsFlag("`N` seats (0 removes the pool)")},
+					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats (0 removes the pool)"},
+					&ucli.StringFlag{Name: "rename", Usage: "rename the pool to `NEW`"}},
 				Action: e.deskPool,
 			},
 			{
@@ -310,7 +312,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		return err
 	}
 	defer done()
-	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()})
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor()})
 	if err != nil {
 		return err
 	}
@@ -462,15 +464,28 @@ func (e *env) deskPool(c *ucli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	if c.IsSet("seats") == c.IsSet("rename") {
+		// One change per command, so that a refused one changes nothing.
+		return usagef("desk pool: give either --seats N or --rename NEW")
+	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := d.SetPool(c.Context, c.String("order"), c.String("product"), c.String("name"), c.Int64("seats"), e.actor()); err != nil {
+	order, code, name := c.String("order"), c.String("product"), c.String("name")
+	if c.IsSet("rename") {
+		to := c.String("rename")
+		if err := d.RenamePool(c.Context, order, code, name, to, e.actor()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "order %s: pool %q of %s is now %q\n", order, name, code, to)
+		return nil
+	}
+	if err := d.SetPool(c.Context, order, code, name, c.Int64("seats"), e.actor()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", c.String("order"), c.String("name"), c.String("product"), c.Int64("seats"))
+	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", order, name, code, c.Int64("seats"))
 	return nil
 }
 

@@ -252,3 +252,11 @@ func hashHex(b []byte) string {
 func timeUTC(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
 
 func keysID(pub []byte) keys.ID { return keys.KeyID(ed25519.PublicKey(pub)) }
+
+// orDefault names the pool "" stands for.
+func orDefault(pool string) string {
+	if pool == "" {
+		return ledger.DefaultPool
+	}
+	return pool
+}

@@ -20,7 +20,8 @@ import (
 // for all of them. Each request keeps its own outcome: it runs inside a
 // savepoint, so a refused request takes back only its own changes, and
 // the seat checks are the very ones a lone request meets, against the
-// counters as the requests before it in the batch left them.
+// counters as the requests before it in the batch left them. Requests for
+// different pools go in separate transactions.
 //
 // There is no timer: a lone request finds no transaction running and
 // starts one at once, so it waits no longer than before; under load the
@@ -45,6 +46,7 @@ type Issuer struct {
 type pending struct {
 	ctx    context.Context
 	p      parsedRequest
+	opt    IssueOptions
 	result chan outcome
 }
 
@@ -88,10 +90,16 @@ func (is *Issuer) Close() {
 // ErrClosed is the answer of a closed Issuer.
 var ErrClosed = errors.New("the desk is shutting down")
 
-// Issue answers one request file, like IssueOne: the request is parsed
-// and verified here, on the caller's goroutine, recorded in the next
-// group transaction, and the license is signed here once that committed.
-func (is *Issuer) Issue(ctx context.Context, name string, data []byte) (*Issued, error) {
+// Issue answers one request file, like IssueOne, with new seats from
+// pool of the order ("" for the default pool): the request is parsed and
+// verified here, on the caller's goroutine, recorded in the next group
+// transaction, and the license is signed here once that committed.
+func (is *Issuer) Issue(ctx context.Context, name string, data []byte, pool string) (*Issued, error) {
+	if err := validText("pool", pool, 100, false); err != nil {
+		return nil, err
+	}
+	opt := is.opt
+	opt.Pool = pool
 	r, pub, err := request.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrBadFile, err)
@@ -99,7 +107,7 @@ func (is *Issuer) Issue(ctx context.Context, name string, data []byte) (*Issued,
 	if err := validRequest(r); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := &pending{ctx: ctx, p: parsedRequest{name, r, pub}, result: make(chan outcome, 1)}
+	p := &pending{ctx: ctx, p: parsedRequest{name, r, pub}, opt: opt, result: make(chan outcome, 1)}
 	select {
 	case is.queue <- p:
 	case <-is.done:
@@ -158,7 +166,19 @@ func (is *Issuer) run() {
 				break gather
 			}
 		}
-		is.answer(batch)
+		// Requests with other options (another pool) go in
+		// transactions of their own.
+		byOpt := map[IssueOptions][]*pending{}
+		var opts []IssueOptions
+		for _, p := range batch {
+			if byOpt[p.opt] == nil {
+				opts = append(opts, p.opt)
+			}
+			byOpt[p.opt] = append(byOpt[p.opt], p)
+		}
+		for _, o := range opts {
+			is.answer(byOpt[o])
+		}
 		for _, p := range later {
 			is.answer([]*pending{p})
 		}
@@ -183,7 +203,7 @@ func (is *Issuer) answer(batch []*pending) {
 				}
 			}
 		}()
-		out, errs = is.d.issueEach(context.Background(), reqs, is.opt)
+		out, errs = is.d.issueEach(context.Background(), reqs, batch[0].opt)
 	}()
 	for i, p := range batch {
 		p.result <- outcome{out[i], errs[i]}

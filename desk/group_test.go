@@ -106,7 +106,7 @@ func TestIssuerConcurrent(t *testing.T) {
 			for i := range per {
 				req := newInstallation(fmt.Sprintf("%s-%d", o, i)).request(t, o, "FN", "buyer@example.com")
 				wg.Go(func() {
-					got, err := is.Issue(ctx, "r", req)
+					got, err := is.Issue(ctx, "r", req, "")
 					switch {
 					case err == nil:
 						if len(got.File) == 0 {

@@ -37,6 +37,10 @@ type IssueOptions struct {
 	Group string
 	// Actor is who asks, for the audit log ("desk" by default).
 	Actor string
+	// Pool is the named license pool of the order the new seats come
+	// from (A12, FAQ 2.22); "" is "Default (Unassigned Licenses)". Every
+	// product the request takes must have that pool on the order.
+	Pool string
 }
 
 // Issued is a license the desk issued (or, for a repeated request,
@@ -80,6 +84,9 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		return nil, fmt.Errorf("%w: method %q is neither offline nor online", ErrInvalidInput, opt.Method)
 	}
 	if err := validText("group", opt.Group, 200, false); err != nil {
+		return nil, err
+	}
+	if err := validText("pool", opt.Pool, 100, false); err != nil {
 		return nil, err
 	}
 	// Verifying the requests' signatures is most of the work before the
@@ -366,7 +373,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 			return Issued{}, err
 		}
 	}
-	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, r.Machine, now)
+	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, opt.Pool, r.Machine, now)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -386,7 +393,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 	}
 	if err := c.audit(ctx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
 		"seq": act.Seq, "host": r.Host, "email": email, "method": act.Method, "group": act.Group,
-		"added": added, "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
+		"added": added, "pool": orDefault(opt.Pool), "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
 		return Issued{}, err
 	}
 	return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, New: isNew, License: l}, nil
@@ -426,7 +433,7 @@ func requestedCodes(ctx context.Context, c *txCache, order string, asked []strin
 // allocateCodes gives an activation seats of an order's products it does
 // not hold yet, and returns those products and the allocations made. held
 // is what the activation holds (ActivationAllocations; none if it is new).
-func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
+func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, pool string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
 	models := map[string]Model{}
 	var all []string
 	holds := map[string]bool{}
@@ -478,7 +485,7 @@ func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held 
 		if err != nil {
 			return nil, nil, err
 		}
-		a, err := allocate(ctx, c.tx, st, o, act, group, fp, now)
+		a, err := allocate(ctx, c.tx, st, o, act, group, pool, fp, now)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -88,7 +88,7 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 			if err != nil {
 				return err
 			}
-			added, _, err := allocateCodes(ctx, c, act, held, o, codes, fp, now)
+			added, _, err := allocateCodes(ctx, c, act, held, o, codes, "", fp, now)
 			if err != nil {
 				return err
 			}

@@ -84,11 +84,11 @@ func (l *LedgerDesk) link(token string) string {
 // Issue answers a request. A second e-mail address on an order that needs
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
-func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
+func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
 	if l.issuer == nil {
 		return nil, errors.New("portal: no vendor key")
 	}
-	is, err := l.issuer.Issue(ctx, "request", data)
+	is, err := l.issuer.Issue(ctx, "request", data, pool)
 	if err == nil {
 		return is.File, nil
 	}
