@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"crypto/ed25519"
 
 	"github.com/oat-toolkit/oat/request"
 )
@@ -13,7 +14,7 @@ func (d *Desk) SetBeforeCommit(f func() error) { d.beforeCommit = f }
 // IssueEachForTest answers requests in one group transaction, as an
 // Issuer does with the requests that arrive together, and returns each
 // request's outcome (licenses unsigned).
-func (d *Desk) IssueEachForTest(ctx context.Context, in []Input, opt IssueOptions) ([]Issued, []error) {
+func (d *Desk) IssueEachForTest(ctx context.Context, vendor ed25519.PrivateKey, in []Input, opt IssueOptions) ([]Issued, []error) {
 	reqs := make([]parsedRequest, len(in))
 	for i, f := range in {
 		r, pub, err := request.Parse(f.Data)
@@ -25,5 +26,5 @@ func (d *Desk) IssueEachForTest(ctx context.Context, in []Input, opt IssueOption
 	if opt.Method == "" {
 		opt.Method = Offline
 	}
-	return d.issueEach(ctx, reqs, opt)
+	return d.issueEach(ctx, signerOf(vendor), reqs, opt)
 }

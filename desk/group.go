@@ -203,7 +203,7 @@ func (is *Issuer) answer(batch []*pending) {
 				}
 			}
 		}()
-		out, errs = is.d.issueEach(context.Background(), reqs, batch[0].opt)
+		out, errs = is.d.issueEach(context.Background(), signerOf(is.vendor), reqs, batch[0].opt)
 	}()
 	for i, p := range batch {
 		p.result <- outcome{out[i], errs[i]}
@@ -228,7 +228,7 @@ func refusal(err error) bool {
 // its error and its changes are taken back (savepoint), the others are
 // recorded. An error of the ledger itself fails them all. The licenses are
 // not signed here.
-func (d *Desk) issueEach(ctx context.Context, reqs []parsedRequest, opt IssueOptions) ([]Issued, []error) {
+func (d *Desk) issueEach(ctx context.Context, signer ed25519.PublicKey, reqs []parsedRequest, opt IssueOptions) ([]Issued, []error) {
 	out := make([]Issued, len(reqs))
 	errs := make([]error, len(reqs))
 	var orderIDs []string
@@ -241,6 +241,10 @@ func (d *Desk) issueEach(ctx context.Context, reqs []parsedRequest, opt IssueOpt
 		clear(out)
 		clear(errs)
 		now := d.now().Unix()
+		// A key the ledger does not list is refused before anything changes.
+		if err := checkVendor(ctx, tx, signer, now, opt.Actor); err != nil {
+			return err
+		}
 		orders, err := tx.LockOrders(ctx, orderIDs...)
 		if err != nil {
 			return err
@@ -249,6 +253,7 @@ func (d *Desk) issueEach(ctx context.Context, reqs []parsedRequest, opt IssueOpt
 		if err != nil {
 			return err
 		}
+		b.cache.signer = keyID(signer)
 		b.cache.deferWrites = true
 		alone := len(reqs) == 1
 		for i, p := range reqs {

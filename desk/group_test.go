@@ -42,7 +42,7 @@ func TestGroupCommitOwnOutcomes(t *testing.T) {
 		add(newInstallation("free2").request(t, "FREE2", "FN", "buyer@example.com"), want{"FREE2", nil})
 		add(newInstallation("free2-over").request(t, "FREE2", "FN", "buyer@example.com"), want{"FREE2", desk.ErrNoSeats})
 
-		out, errs := fx.desk.IssueEachForTest(ctx, in, desk.IssueOptions{})
+		out, errs := fx.desk.IssueEachForTest(ctx, fx.vendor, in, desk.IssueOptions{})
 		for i, w := range wants {
 			switch {
 			case w.err == nil && errs[i] != nil:
@@ -68,7 +68,7 @@ func TestGroupCommitOwnOutcomes(t *testing.T) {
 		}
 		// A batch of refusals changes nothing.
 		before := fx.dump()
-		_, errs = fx.desk.IssueEachForTest(ctx, []desk.Input{
+		_, errs = fx.desk.IssueEachForTest(ctx, fx.vendor, []desk.Input{
 			{Name: "a", Data: newInstallation("full-a").request(t, "FULL", "FN", "buyer@example.com")},
 			{Name: "b", Data: newInstallation("full-b").request(t, "FULL", "FN", "buyer@example.com")},
 			{Name: "c", Data: newInstallation("free2-c").request(t, "FREE2", "FN", "buyer@example.com")},
