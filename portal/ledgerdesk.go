@@ -69,8 +69,8 @@ func (l *LedgerDesk) link(token string) string {
 // Issue answers a request. A second e-mail address on an order that needs
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
-func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal"})
+func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal", Pool: pool})
 	if err == nil {
 		return is.File, nil
 	}
