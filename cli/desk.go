@@ -25,6 +25,7 @@ func deskKeyFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses", Required: true},
 		&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
+		&ucli.StringFlag{Name: "portal-url", Usage: "the license portal's public `URL`, which registration mails link to", EnvVars: []string{"OAT_PORTAL_URL"}},
 		passphraseFlag,
 	}
 }
@@ -312,7 +313,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		return err
 	}
 	defer done()
-	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor()})
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor(),
+		RegistrationLink: desk.RegistrationLink(c.String("portal-url"))})
 	if err != nil {
 		return err
 	}
@@ -539,7 +541,14 @@ func printOrder(e *env, v *desk.OrderView) {
 		if a.Group != "" {
 			group = "group " + a.Group
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\t%s\n", a.ID, a.Host, a.Email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "), group)
+		email := a.Email
+		switch a.Registration {
+		case "verified":
+			email += " (verified)"
+		case "waiting":
+			email += " (not verified)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\t%s\n", a.ID, a.Host, email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "), group)
 	}
 	tw.Flush()
 	for _, m := range v.Emails {

@@ -41,6 +41,10 @@ type IssueOptions struct {
 	// from (A12, FAQ 2.22); "" is "Default (Unassigned Licenses)". Every
 	// product the request takes must have that pool on the order.
 	Pool string
+	// RegistrationLink turns a registration token into the link the new
+	// activation's registration mail carries (RegistrationLink(portal));
+	// nil gives a link relative to the portal.
+	RegistrationLink func(token string) string
 }
 
 // Issued is a license the desk issued (or, for a repeated request,
@@ -386,6 +390,13 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 	b.active[string(p.key)] = act
 	if err := tx.RecordAddress(ctx, o.ID, email, now); err != nil {
 		return Issued{}, err
+	}
+	if isNew {
+		// The registration mail of every activation, online or offline
+		// (FAQ 2.1, 2.9), queued with it.
+		if err := d.queueRegistration(ctx, tx, act, o.ID, opt.RegistrationLink, now); err != nil {
+			return Issued{}, err
+		}
 	}
 	action := "activation.update"
 	if isNew {

@@ -70,7 +70,8 @@ func (l *LedgerDesk) link(token string) string {
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
 func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal", Pool: pool})
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal", Pool: pool,
+		RegistrationLink: desk.RegistrationLink(l.baseURL)})
 	if err == nil {
 		return is.File, nil
 	}
@@ -223,6 +224,32 @@ func (l *LedgerDesk) CloseSession(ctx context.Context, id []byte) error {
 
 var _ Staff = (*LedgerDesk)(nil)
 
+func registration(v *desk.RegistrationView) *Registration {
+	if v == nil {
+		return nil
+	}
+	return &Registration{Activation: v.Activation, Order: v.Order, Email: v.Email, Host: v.Host,
+		Expires: time.Unix(v.Expires, 0), Verified: v.Verified != 0}
+}
+
+// RegistrationByToken finds a registration link's activation.
+func (l *LedgerDesk) RegistrationByToken(ctx context.Context, token string) (*Registration, error) {
+	v, err := l.d.RegistrationByToken(ctx, token)
+	return registration(v), kind(err)
+}
+
+// ConfirmRegistration confirms a registration link's address.
+func (l *LedgerDesk) ConfirmRegistration(ctx context.Context, token string) error {
+	_, err := l.d.ConfirmRegistration(ctx, token)
+	return kind(err)
+}
+
+// RenewRegistration sends a fresh link for an expired one.
+func (l *LedgerDesk) RenewRegistration(ctx context.Context, token string) error {
+	_, err := l.d.RenewRegistration(ctx, token, desk.RegistrationLink(l.baseURL))
+	return kind(err)
+}
+
 // PendingMail returns queued mail.
 func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
 	ms, err := l.d.PendingMail(ctx, limit)
@@ -254,7 +281,7 @@ func orderOf(v *desk.OrderView) *Order {
 	}
 	for _, a := range v.Activations {
 		o.Activations = append(o.Activations, Activation{ID: a.ID, Host: a.Host, Email: a.Email, Sequence: uint64(a.Sequence),
-			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason})
+			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason, Verified: a.EmailVerified})
 	}
 	return o
 }
