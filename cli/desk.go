@@ -40,8 +40,16 @@ func deskCommand(e *env) *ucli.Command {
 				Name:  "init",
 				Usage: "create or migrate the ledger and load the product catalog",
 				Flags: []ucli.Flag{dbFlag,
-					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true}},
+					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true},
+					&ucli.StringSliceFlag{Name: "vendor", Usage: "the vendor public key(s) `VENDOR.pub` the desk signs with (default: the key of the first signing, recorded then)"}},
 				Action: e.deskInit,
+			},
+			{
+				Name:      "rotate",
+				Usage:     "record a vendor key rotation statement (oat keys rotate) in the ledger",
+				ArgsUsage: "FILE",
+				Flags:     []ucli.Flag{dbFlag},
+				Action:    e.deskRotate,
 			},
 			{
 				Name:   "order",
@@ -198,8 +206,22 @@ func (e *env) deskInit(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := desk.New(db, desk.Options{}).LoadCatalog(c.Context, cat, e.actor()); err != nil {
+	d := desk.New(db, desk.Options{})
+	if err := d.LoadCatalog(c.Context, cat, e.actor()); err != nil {
 		return fmt.Errorf("ledger %s: %w", db, err)
+	}
+	var vendors []ed25519.PublicKey
+	for _, path := range c.StringSlice("vendor") {
+		t, err := keys.LoadTrustSet(path)
+		if err != nil {
+			return fmt.Errorf("ledger %s: %w", db, err)
+		}
+		vendors = append(vendors, trustedKeys(t)...)
+	}
+	if len(vendors) > 0 {
+		if err := d.SetVendorKeys(c.Context, vendors, e.actor()); err != nil {
+			return fmt.Errorf("ledger %s: %w", db, err)
+		}
 	}
 	switch {
 	case from == 0:
@@ -210,6 +232,35 @@ func (e *env) deskInit(c *ucli.Context) error {
 		fmt.Fprintf(e.stdout, "the ledger %s is up to date (schema %d)\n", db, to)
 	}
 	fmt.Fprintf(e.stdout, "loaded %d products from %s\n", len(cat.Products), c.String("catalog"))
+	for _, v := range vendors {
+		fmt.Fprintf(e.stdout, "vendor key %s: the desk signs with it and no other\n", keys.KeyID(v))
+	}
+	return nil
+}
+
+func (e *env) deskRotate(c *ucli.Context) error {
+	if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
+		return err
+	}
+	path := c.Args().First()
+	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	st, err := d.Rotate(c.Context, data, e.actor())
+	if err != nil {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
+	if st.Add != nil {
+		fmt.Fprintf(e.stdout, "the ledger lists vendor key %s\n", keys.KeyID(st.Add))
+	} else {
+		fmt.Fprintf(e.stdout, "the ledger no longer lists vendor key %s\n", keys.ID(st.Remove))
+	}
 	return nil
 }
 
@@ -314,7 +365,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	}
 	defer done()
 	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor(),
-		RegistrationLink: desk.RegistrationLink(c.String("portal-url"))})
+		PortalURL: c.String("portal-url")})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func deskMoveCommand(e *env) *ucli.Command {
 			defer done()
 			is, err := d.Move(c.Context, vendor, path, data,
 				desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor(),
-					RegistrationLink: desk.RegistrationLink(c.String("portal-url"))}, c.String("reason"))
+					PortalURL: c.String("portal-url")}, c.String("reason"))
 			if err != nil {
 				return err
 			}
