@@ -299,6 +299,17 @@ var migrations = []migration{{
 		`CREATE UNIQUE INDEX vendor_keys_learned ON vendor_keys(how) WHERE how = 'learned'`,
 		`ALTER TABLE licenses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	// Per-host groups named by the operator for VMs (issue 12): the
+	// hypervisor the first VM in a group reported, so that a guest of
+	// another hypervisor is refused in it.
+	common: []string{
+		`CREATE TABLE host_groups (
+			grp        TEXT PRIMARY KEY,
+			hypervisor TEXT NOT NULL,
+			first_seen BIGINT NOT NULL
+		)`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.
