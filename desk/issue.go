@@ -509,8 +509,11 @@ func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held 
 		if err := fit(code, m, fp); err != nil {
 			return nil, nil, err
 		}
-		group, err := groupFor(code, m, act.Group, act.Host, act.Email, fp)
+		group, err := groupFor(code, m, act.Group, act.InstallKey, act.Email, fp)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkHostGroup(ctx, c.tx, code, m, group, fp, now); err != nil {
 			return nil, nil, err
 		}
 		st, err := c.lineState(ctx, o.ID, code, m)

@@ -746,3 +746,19 @@ func (t *Tx) RemoveVendorKey(ctx context.Context, id string, at int64) error {
 	_, err := t.exec(ctx, `UPDATE vendor_keys SET removed = ? WHERE key_id = ? AND removed = 0`, at, id)
 	return err
 }
+
+// HostGroupHypervisor returns the hypervisor recorded for a per-host group.
+func (t *Tx) HostGroupHypervisor(ctx context.Context, grp string) (string, bool, error) {
+	var h string
+	err := t.queryRow(ctx, `SELECT hypervisor FROM host_groups WHERE grp = ?`, grp).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return h, err == nil, err
+}
+
+// InsertHostGroup records the hypervisor of a per-host group.
+func (t *Tx) InsertHostGroup(ctx context.Context, grp, hypervisor string, at int64) error {
+	_, err := t.exec(ctx, `INSERT INTO host_groups (grp, hypervisor, first_seen) VALUES (?, ?, ?)`, grp, hypervisor, at)
+	return err
+}

@@ -300,7 +300,18 @@ var migrations = []migration{{
 		`ALTER TABLE licenses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
 	},
 }, {
-	// Version 6 (issue 15): the registration mail of every activation
+	// Per-host groups named by the operator for VMs (issue 12): the
+	// hypervisor the first VM in a group reported, so that a guest of
+	// another hypervisor is refused in it.
+	common: []string{
+		`CREATE TABLE host_groups (
+			grp        TEXT PRIMARY KEY,
+			hypervisor TEXT NOT NULL,
+			first_seen BIGINT NOT NULL
+		)`,
+	},
+}, {
+	// Version 7 (issue 15): the registration mail of every activation
 	// (FAQ 2.1, 2.9, 2.11): its link token (stored hashed), valid 72
 	// hours, and when the address was confirmed.
 	common: []string{
