@@ -37,6 +37,12 @@ var (
 	ErrNotFound        = ledger.ErrNotFound
 	ErrExpired         = errors.New("the link has expired")
 	ErrInvalidInput    = errors.New("invalid input")
+	// ErrReleased refuses a request or file of an activation that was
+	// released, released as stale, or moved: its seats are gone.
+	ErrReleased = errors.New("the activation was released")
+	// ErrSuperseded refuses a request or receipt that names a license a
+	// newer license of the same activation has replaced.
+	ErrSuperseded = errors.New("names a superseded license")
 	// ErrWrongOrder is the one answer to an unknown order ID and to a
 	// wrong fulfillment number, so that nobody learns which order IDs
 	// exist: the fulfillment number is the order's only secret (A1).

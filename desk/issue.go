@@ -130,6 +130,10 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		}
 		seal = newSealer(vendor, len(reqs))
 		now := d.now().Unix()
+		// A key the ledger does not list is refused before anything changes.
+		if err := checkVendor(ctx, tx, signerOf(vendor), now, opt.Actor); err != nil {
+			return err
+		}
 		orders, err := tx.LockOrders(ctx, orderIDs...)
 		if err != nil {
 			return err
@@ -141,6 +145,7 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		if err != nil {
 			return err
 		}
+		b.cache.signer = keyID(signerOf(vendor))
 		b.cache.deferWrites = true
 		for _, p := range reqs {
 			is, err := d.issueOne(ctx, b, p, opt, now)
@@ -292,6 +297,22 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 		}
 		if !bytes.Equal(act.InstallKey, p.key) {
 			return Issued{}, fmt.Errorf("%w: this request's nonce was answered for another installation", ErrConflict)
+		}
+		// Released means released: the old license answers nothing now.
+		if act.State != "active" {
+			how, err := releasedHow(ctx, tx, act)
+			if err != nil {
+				return Issued{}, err
+			}
+			return Issued{}, fmt.Errorf("%w: this request was answered by activation %s, which %s on %s; its license is no longer in force: make a new request (oat request) to activate again", ErrReleased, act.ID, how, day(act.Released))
+		}
+		if prev.Seq != act.Seq {
+			return Issued{}, fmt.Errorf("%w: this request was answered by license %d of activation %s, which license %d has superseded; install the newest license, or ask the desk for it (oat desk update)", ErrSuperseded, prev.Seq, act.ID, act.Seq)
+		}
+		// The same file again, or a clear refusal: Ed25519 is deterministic,
+		// so the key that signed it gives the very same bytes.
+		if prev.Signer != "" && prev.Signer != c.signer {
+			return Issued{}, fmt.Errorf("%w: this request was answered with vendor key %s; sign the repeat with that key to get the same file", ErrConflict, prev.Signer)
 		}
 		var l response.License
 		if err := signing.UnmarshalClaims(prev.Claims, &l); err != nil {
@@ -477,8 +498,11 @@ func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held 
 		if err := fit(code, m, fp); err != nil {
 			return nil, nil, err
 		}
-		group, err := groupFor(code, m, act.Group, act.Host, act.Email, fp)
+		group, err := groupFor(code, m, act.Group, act.InstallKey, act.Email, fp)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkHostGroup(ctx, c.tx, code, m, group, fp, now); err != nil {
 			return nil, nil, err
 		}
 		st, err := c.lineState(ctx, o.ID, code, m)
@@ -585,7 +609,7 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 	if err != nil {
 		return response.License{}, err
 	}
-	if err := c.insertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
+	if err := c.insertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now, Signer: c.signer}); err != nil {
 		return response.License{}, err
 	}
 	if write {
@@ -649,4 +673,28 @@ func keyID(pub []byte) string {
 		return ""
 	}
 	return fmt.Sprint(keysID(pub))
+}
+
+func signerOf(vendor ed25519.PrivateKey) ed25519.PublicKey { return vendor.Public().(ed25519.PublicKey) }
+
+// releasedHow says how an activation was released, from the audit log.
+func releasedHow(ctx context.Context, tx *ledger.Tx, act ledger.Activation) (string, error) {
+	log, err := tx.AuditLog(ctx, "", act.ID)
+	if err != nil {
+		return "", err
+	}
+	how := "was released"
+	for _, e := range log {
+		switch e.Action {
+		case "release.receipt":
+			how = "was released with a release receipt"
+		case "release.stale":
+			how = "was released by the desk as stale (release-stale)"
+		case "release.moved":
+			how = "was moved to another machine (desk move)"
+		case "release.online":
+			how = "was released online"
+		}
+	}
+	return how, nil
 }

@@ -63,6 +63,7 @@ type License struct {
 	ID         []byte // cti
 	Nonce      []byte // the request it answered, or nil
 	Claims     []byte // CBOR
+	Signer     string // key ID of the vendor key that signed it ("" before the ledger recorded signers)
 	Issued     int64
 }
 
@@ -290,26 +291,26 @@ func (t *Tx) InsertLicense(ctx context.Context, l License) error {
 	if len(l.Nonce) > 0 {
 		nonce = l.Nonce
 	}
-	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued) VALUES (?, ?, ?, ?, ?, ?)`,
-		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued)
+	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued, l.Signer)
 	return err
 }
 
 func scanLicense(s scanner) (License, error) {
 	var l License
-	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued)
+	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued, &l.Signer)
 	return l, err
 }
 
 // LicenseByNonce returns the license that answered the request with nonce.
 func (t *Tx) LicenseByNonce(ctx context.Context, nonce []byte) (License, error) {
-	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce = ?`, nonce))
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses WHERE nonce = ?`, nonce))
 	return l, notFound(err, "license for request")
 }
 
 // LatestLicense returns an activation's newest license.
 func (t *Tx) LatestLicense(ctx context.Context, activation string) (License, error) {
-	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses
 		WHERE activation_id = ? ORDER BY seq DESC LIMIT 1`, activation))
 	return l, notFound(err, "license of activation "+activation)
 }
@@ -559,7 +560,7 @@ const inChunk = 32
 func (t *Tx) LicensesByNonce(ctx context.Context, nonces [][]byte) (map[string]License, error) {
 	out := map[string]License{}
 	err := t.queryIn(ctx, nonces, func(list string) string {
-		return `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce IN (` + list + `)`
+		return `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses WHERE nonce IN (` + list + `)`
 	}, func(rows *sql.Rows) error {
 		l, err := scanLicense(rows)
 		if err == nil {
@@ -642,9 +643,9 @@ func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any
 func (t *Tx) InsertLicenses(ctx context.Context, ls []License) error {
 	rows := make([][]any, len(ls))
 	for i, l := range ls {
-		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued}
+		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued, l.Signer}
 	}
-	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued)`, 6, rows)
+	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer)`, 7, rows)
 }
 
 // AuditAll appends entries to the audit log, in order.
@@ -675,4 +676,89 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// InsertActivations records new activations with multi-row inserts: one
+// statement per rowsChunk activations instead of one each.
+func (t *Tx) InsertActivations(ctx context.Context, as []Activation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
+			a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason}
+	}
+	if err := t.insertRows(ctx, `INSERT INTO activations (`+activationCols+`)`, 14, rows); err != nil {
+		return err
+	}
+	c := t.counters()
+	for _, a := range as {
+		c.acts[a.ID] = [2]string{a.Email, a.Method}
+	}
+	return nil
+}
+
+// InsertAllocations records seats taken, like InsertAllocation, with
+// multi-row inserts.
+func (t *Tx) InsertAllocations(ctx context.Context, as []Allocation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released}
+	}
+	if err := t.insertRows(ctx, `INSERT INTO allocations (`+allocationCols+`)`, 8, rows); err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := t.count(ctx, a, +1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// VendorKey is a vendor public key the desk signs with.
+type VendorKey struct {
+	ID      string // key ID, hex
+	Public  []byte // Ed25519 public key
+	Added   int64
+	How     string // "init", "learned" (first signing) or "rotation"
+	Removed int64  // when a rotation statement removed it; 0 while listed
+}
+
+// VendorKeys returns every vendor key the ledger knows, listed or removed,
+// oldest first.
+func (t *Tx) VendorKeys(ctx context.Context) ([]VendorKey, error) {
+	rows, err := t.query(ctx, `SELECT key_id, public_key, added, how, removed FROM vendor_keys ORDER BY added, key_id`)
+	return collect(rows, err, func(r scanner) (VendorKey, error) {
+		var k VendorKey
+		err := r.Scan(&k.ID, &k.Public, &k.Added, &k.How, &k.Removed)
+		return k, err
+	})
+}
+
+// InsertVendorKey records a vendor key.
+func (t *Tx) InsertVendorKey(ctx context.Context, k VendorKey) error {
+	_, err := t.exec(ctx, `INSERT INTO vendor_keys (key_id, public_key, added, how, removed) VALUES (?, ?, ?, ?, 0)`,
+		k.ID, k.Public, k.Added, k.How)
+	return err
+}
+
+// RemoveVendorKey marks a vendor key removed.
+func (t *Tx) RemoveVendorKey(ctx context.Context, id string, at int64) error {
+	_, err := t.exec(ctx, `UPDATE vendor_keys SET removed = ? WHERE key_id = ? AND removed = 0`, at, id)
+	return err
+}
+
+// HostGroupHypervisor returns the hypervisor recorded for a per-host group.
+func (t *Tx) HostGroupHypervisor(ctx context.Context, grp string) (string, bool, error) {
+	var h string
+	err := t.queryRow(ctx, `SELECT hypervisor FROM host_groups WHERE grp = ?`, grp).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return h, err == nil, err
+}
+
+// InsertHostGroup records the hypervisor of a per-host group.
+func (t *Tx) InsertHostGroup(ctx context.Context, grp, hypervisor string, at int64) error {
+	_, err := t.exec(ctx, `INSERT INTO host_groups (grp, hypervisor, first_seen) VALUES (?, ?, ?)`, grp, hypervisor, at)
+	return err
 }

@@ -23,12 +23,27 @@ type LedgerDesk struct {
 	vendor  ed25519.PrivateKey
 	baseURL string
 	now     func() time.Time
+	// issuer answers the activations that arrive together in one ledger
+	// transaction (group commit), each with its own outcome.
+	issuer *desk.Issuer
 }
 
 // NewLedgerDesk returns the portal's view of d. baseURL is the portal's
-// public address, for the approval links mailed to purchasers.
+// public address, for the approval links mailed to purchasers. Close it
+// when the portal stops.
 func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *LedgerDesk {
-	return &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
+	l := &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
+	// The options are fixed and valid and the key is the caller's: an
+	// error here is a vendor key of the wrong size, which Issue reports.
+	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal"}, 0)
+	return l
+}
+
+// Close stops the group commit after the requests already queued.
+func (l *LedgerDesk) Close() {
+	if l.issuer != nil {
+		l.issuer.Close()
+	}
 }
 
 // kindError gives a desk error the portal's kind, keeping its text.
@@ -70,7 +85,10 @@ func (l *LedgerDesk) link(token string) string {
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
 func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal", Pool: pool})
+	if l.issuer == nil {
+		return nil, errors.New("portal: no vendor key")
+	}
+	is, err := l.issuer.Issue(ctx, "request", data, pool)
 	if err == nil {
 		return is.File, nil
 	}

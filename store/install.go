@@ -208,7 +208,7 @@ func (s *Store) Install(data []byte) (*Result, error) {
 		staged = append(staged, c)
 	}
 	name := licenseName(l.ID)
-	if err := atomicfile.Write(filepath.Join(s.dir, name), armored, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, name), armored, 0o600); err != nil {
 		abortAll()
 		return nil, err
 	}
@@ -313,10 +313,16 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	var removed []Product
 	restore := func() {
 		for _, p := range removed {
-			atomicfile.Write(filepath.Join(p.SettingsDir, CopyFile), data, 0o644)
+			if c, err := stageCopy(p, data); err == nil {
+				c.finish()
+			}
 		}
 	}
 	for _, p := range s.st.Products {
+		if _, err := settingsDir(p); err != nil {
+			restore()
+			return nil, err
+		}
 		path := filepath.Join(p.SettingsDir, CopyFile)
 		if _, err := os.Lstat(path); err != nil {
 			continue
