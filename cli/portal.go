@@ -48,6 +48,8 @@ func portalCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "tls-key", Usage: "the certificate's private key `FILE`"},
 			&ucli.Float64Flag{Name: "rate", Usage: "API calls and form posts one client address may make per minute", Value: 60},
 			&ucli.IntFlag{Name: "burst", Usage: "how many of those may come at once", Value: 20},
+			&ucli.Float64Flag{Name: "installation-rate", Usage: "online calls (activations, check-ins, releases) one installation may make per minute", Value: 10},
+			&ucli.IntFlag{Name: "installation-burst", Usage: "how many of those may come at once", Value: 10},
 			&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
 			passphraseFlag,
 		},
@@ -171,8 +173,9 @@ func (e *env) runPortal(c *ucli.Context) error {
 	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
 	backend := portal.NewLedgerDesk(d, vendor, base)
 	srv, err := portal.New(portal.Config{
-		Desk: backend, SessionKey: sessionKey, StaffToken: token, StaffPasswordHash: hash,
+		Desk: backend, Online: backend, SessionKey: sessionKey, StaffToken: token, StaffPasswordHash: hash,
 		BaseURL: base, RatePerMinute: c.Float64("rate"), Burst: c.Int("burst"), Logger: log,
+		InstallationRatePerMinute: c.Float64("installation-rate"), InstallationBurst: c.Int("installation-burst"),
 	})
 	if err != nil {
 		ln.Close()

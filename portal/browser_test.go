@@ -162,7 +162,8 @@ func (w *world) serve(t *testing.T, d *desk.Desk) *httptest.Server {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	var logs syncWriter
-	srv, err := portal.New(portal.Config{Desk: portal.NewLedgerDesk(d, w.vendor, base), SessionKey: sessionKey, StaffToken: staffToken,
+	backend := portal.NewLedgerDesk(d, w.vendor, base)
+	srv, err := portal.New(portal.Config{Desk: backend, Online: backend, SessionKey: sessionKey, StaffToken: staffToken,
 		BaseURL: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ var deskKinds = []struct{ desk, portal error }{
 	{desk.ErrConflict, ErrConflict},
 	{desk.ErrExpired, ErrExpired},
 	{desk.ErrInvalidInput, ErrInvalidInput},
+	{desk.ErrMethod, ErrMethod},
 	{ledger.ErrNotFound, ErrNotFound},
 }
 
@@ -69,7 +70,29 @@ func (l *LedgerDesk) link(token string) string {
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
 func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: desk.Offline, Actor: "portal"})
+	return l.issue(ctx, data, desk.Offline)
+}
+
+// IssueOnline answers a request sent by oat activate: the activation is
+// recorded as online (A11), with the same approval rule (A8).
+func (l *LedgerDesk) IssueOnline(ctx context.Context, data []byte) ([]byte, error) {
+	return l.issue(ctx, data, desk.Online)
+}
+
+// CheckIn answers an online installation's check-in (A5).
+func (l *LedgerDesk) CheckIn(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.CheckIn(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+// ReleaseOnline accepts a receipt sent by oat deactivate --portal.
+func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.ReleaseOnline(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+func (l *LedgerDesk) issue(ctx context.Context, data []byte, method string) ([]byte, error) {
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: method, Actor: "portal"})
 	if err == nil {
 		return is.File, nil
 	}

@@ -18,6 +18,10 @@ import (
 // Config is what a portal needs to run.
 type Config struct {
 	Desk Desk
+	// Online, if set, serves online activation: /v1/online/activations,
+	// /v1/online/checkins and /v1/online/releases. Without it those
+	// answer 404 and the portal serves offline activation only.
+	Online OnlineDesk
 
 	// SessionKey signs staff session cookies and CSRF tokens; at least 32
 	// bytes. Portals sharing a ledger behind a load balancer share the key
@@ -38,6 +42,11 @@ type Config struct {
 	// client address may make; 0 means 60 per minute with a burst of 20.
 	RatePerMinute float64
 	Burst         int
+	// InstallationRatePerMinute and InstallationBurst bound the online
+	// calls of one installation key, whatever address they come from; 0
+	// means 10 per minute with a burst of 10.
+	InstallationRatePerMinute float64
+	InstallationBurst         int
 
 	Logger *slog.Logger     // access and error log; nil discards
 	Now    func() time.Time // nil means time.Now
@@ -49,12 +58,15 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	desk    Desk
+	online  OnlineDesk
 	msgs    catalog
 	pages   map[string]*template.Template
 	static  http.Handler
 	limiter *limiter
-	handler http.Handler
-	secure  bool
+	// installLimiter limits the online calls per installation key.
+	installLimiter *limiter
+	handler        http.Handler
+	secure         bool
 }
 
 // maxFormBytes caps staff and approval form posts.
@@ -86,11 +98,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 20
 	}
+	if cfg.InstallationRatePerMinute <= 0 {
+		cfg.InstallationRatePerMinute = 10
+	}
+	if cfg.InstallationBurst <= 0 {
+		cfg.InstallationBurst = 10
+	}
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		now:    cfg.Now,
 		desk:   cfg.Desk,
+		online: cfg.Online,
 		secure: strings.HasPrefix(cfg.BaseURL, "https://"),
 	}
 	if s.log == nil {
@@ -112,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.static = http.StripPrefix("/static/", staticHandler(http.FileServerFS(static)))
 	s.limiter = newLimiter(cfg.RatePerMinute/60, cfg.Burst, s.now)
+	s.installLimiter = newLimiter(cfg.InstallationRatePerMinute/60, cfg.InstallationBurst, s.now)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -129,6 +149,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/releases", limited(s.postRelease))
 	mux.Handle("POST /v1/preview", limited(s.postPreview))
 	mux.Handle("GET /v1/orders/{order}", limited(s.getOrder))
+	mux.Handle("POST /v1/online/activations", limited(s.postOnlineActivation))
+	mux.Handle("POST /v1/online/checkins", limited(s.postCheckIn))
+	mux.Handle("POST /v1/online/releases", limited(s.postOnlineRelease))
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeAPIError(w, r, http.StatusNotFound, "not_found", "no such API endpoint (see doc/portal.md)")
 	})
