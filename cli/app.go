@@ -4,11 +4,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -19,12 +22,23 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// now is the clock the server's commands judge by; nil means the wall
+	// clock. Tests set it to walk the A5 timeline day by day.
+	now func() time.Time
+	// dial, if set, replaces the network dialer of every call to a
+	// portal: tests count calls, and prove there are none.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Main runs the oat command line with args (args[0] is the program name)
 // and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return (&env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}).run(args)
+}
+
+// run runs the command line in e.
+func (e *env) run(args []string) int {
+	stderr := e.stderr
 	app := newApp(e)
 	if err := app.Run(interspersed(app, args)); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")

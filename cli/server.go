@@ -22,7 +22,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		statusCommand(e), deactivateCommand(e), trustCommand(e),
+		activateCommand(e), refreshCommand(e), statusCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -43,7 +43,7 @@ func (e *env) storeOptions() store.Options {
 	if marker == "" {
 		marker = filepath.Join(root, "var", "lib", "oat", "trial")
 	}
-	return store.Options{Root: root, TrialMarker: marker}
+	return store.Options{Root: root, TrialMarker: marker, Now: e.now}
 }
 
 // withStore opens and locks the store for the length of fn.
@@ -454,18 +454,28 @@ func dateOf(rfc3339 string) string {
 func deactivateCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "deactivate",
-		Usage: "give the license up: write a release receipt and remove the license here and from every product",
+		Usage: "give the license up: write a release receipt (or send it online) and remove the license here and from every product",
+		Description: "Offline: --out FILE writes the receipt to carry to the license desk. Online (an installation\n" +
+			"activated with oat activate): --portal URL sends it over HTTPS, and the license is removed only once\n" +
+			"the desk confirmed; an online activation has no offline receipt (FAQ 3.11).",
 		Flags: []ucli.Flag{
 			storeFlag,
-			&ucli.StringFlag{Name: "out", Usage: "write the release receipt to `FILE`", Required: true},
+			&ucli.StringFlag{Name: "out", Usage: "write the release receipt to `FILE` (offline activation)"},
+			&ucli.StringFlag{Name: "portal", Usage: "send the receipt to the portal at `URL` (online activation)"},
 			&ucli.StringFlag{Name: "reason", Usage: "a note for the license desk, e.g. \"moved to new hardware\""},
-			passphraseFlag,
+			caFlag, proxyFlag, timeoutFlag, passphraseFlag,
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
 			out := c.String("out")
+			if (out == "") == (c.String("portal") == "") {
+				return usagef("deactivate: give --out FILE (offline) or --portal URL (online)")
+			}
+			if out == "" {
+				return e.withStore(c, func(s *store.Store) error { return e.deactivateOnline(c, s) })
+			}
 			return e.withStore(c, func(s *store.Store) error {
 				if s.Installed() == nil {
 					if s.LastReceipt() == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
+	"github.com/oat-toolkit/oat/online"
 	"github.com/oat-toolkit/oat/response"
 )
 
@@ -15,6 +16,11 @@ const (
 	StateTrial      = "trial"      // no license in force, within the 30-day trial (A4)
 	StateActive     = "active"     // a license is installed, valid, and for this machine
 	StateExpired    = "expired"    // the installed license or all its subscriptions ended (B1)
+	// An online activation out of touch with its portal (A5): in grace
+	// from day 14 to 43 it still works, suspended from day 44 it does not,
+	// until contact is made again.
+	StateGrace     = "grace"
+	StateSuspended = "suspended"
 )
 
 // WarnDays is how long before a subscription ends status starts to warn.
@@ -41,6 +47,7 @@ type Status struct {
 	Copies         []Copy          `json:"copies"`
 	CopiesInSync   bool            `json:"copies_in_sync"`
 	PendingRequest *PendingSummary `json:"pending_request,omitempty"`
+	Online         *OnlineSummary  `json:"online,omitempty"` // only for an online activation
 	Warnings       []string        `json:"warnings"`
 	Now            string          `json:"now"` // the time status judged by (never behind the high-water mark)
 }
@@ -66,6 +73,18 @@ type ProductStatus struct {
 	Order       string `json:"order"`
 	Fulfillment string `json:"fulfillment"`
 	Pool        string `json:"pool,omitempty"`
+}
+
+// OnlineSummary is where an online activation stands on the A5 timeline.
+type OnlineSummary struct {
+	Portal      string `json:"portal"`
+	State       string `json:"state"` // connected, disconnected, grace, suspended
+	Licensed    bool   `json:"licensed"`
+	LastContact string `json:"last_contact"` // RFC 3339
+	Expires     string `json:"expires"`      // the day grace starts: the DATE of the warnings
+	Suspends    string `json:"suspends"`     // the day grace ends
+	Warning     string `json:"warning,omitempty"`
+	LastError   string `json:"last_error,omitempty"` // why the latest attempt failed
 }
 
 // PendingSummary says a request is waiting for its license.
@@ -163,6 +182,23 @@ func (s *Store) Status() (*Status, error) {
 			st.State = StateExpired
 		default:
 			st.State = StateActive
+		}
+	}
+	if a5, ok := s.OnlineStatus(); ok {
+		o := s.st.Online
+		st.Online = &OnlineSummary{Portal: o.Portal, State: a5.State.String(), Licensed: a5.Licensed, LastError: o.LastError,
+			LastContact: a5.Since.UTC().Format(time.RFC3339), Expires: a5.Expires.UTC().Format(time.RFC3339),
+			Suspends: a5.Suspends.UTC().Format(time.RFC3339), Warning: a5.Warning}
+		if a5.Warning != "" {
+			st.Warnings = append(st.Warnings, a5.Warning)
+		}
+		if st.State == StateActive {
+			switch a5.State {
+			case online.InGrace:
+				st.State = StateGrace
+			case online.Suspended:
+				st.State = StateSuspended
+			}
 		}
 	}
 	if st.State == "" {
