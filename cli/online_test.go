@@ -165,4 +165,3 @@ func TestScriptsOnline(t *testing.T) {
 		})
 	}
 }
-

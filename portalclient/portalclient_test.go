@@ -100,9 +100,12 @@ func TestAnswers(t *testing.T) {
 			w.WriteHeader(503)
 			w.Write([]byte(`{"error":"unavailable","message":"Service Unavailable"}`))
 		},
-		"proxy page": func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502); w.Write([]byte("<html>bad gateway</html>")) },
-		"redirect":   func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", 302) },
-		"too big":    func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 70<<10)) },
+		"proxy page": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(502)
+			w.Write([]byte("<html>bad gateway</html>"))
+		},
+		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", 302) },
+		"too big":  func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 70<<10)) },
 	} {
 		ts := httptest.NewServer(h)
 		_, err := post(t, portalclient.Config{URL: ts.URL})
