@@ -416,6 +416,10 @@ func printStatus(w io.Writer, st *store.Status) {
 		fmt.Fprintf(w, ", in %s", st.Machine.Cloud)
 	}
 	fmt.Fprintf(w, "; installation key %s\n", st.InstallationID)
+	if st.MachineCheck != "" {
+		// The verdict in the evidence policy's terms (doc/server.md).
+		fmt.Fprintf(w, "machine: %s\n", st.MachineCheck)
+	}
 	if len(st.Products) > 0 {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")

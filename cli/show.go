@@ -13,10 +13,12 @@ import (
 	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/keys"
+	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/response"
 	"github.com/oat-toolkit/oat/signing"
+	"github.com/oat-toolkit/oat/store"
 )
 
 func showCommand(e *env) *ucli.Command {
@@ -26,6 +28,7 @@ func showCommand(e *env) *ucli.Command {
 		ArgsUsage: "FILE",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "trust", Usage: "verify the signature with the public key(s) in `PUB`"},
+			&ucli.StringFlag{Name: "store", Usage: "also compare the file's machine with this machine, as the installation in `DIR` sees it"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *ucli.Context) error {
@@ -36,6 +39,23 @@ func showCommand(e *env) *ucli.Command {
 			v, err := inspect(path, c.String("trust"))
 			if err != nil {
 				return err
+			}
+			if v.Machine != nil && c.String("store") != "" {
+				if err := e.withStore(c, func(s *store.Store) error {
+					_, fp, err := s.Fingerprint()
+					if err != nil {
+						return fmt.Errorf("show %s: %w", path, err)
+					}
+					m, err := machine.Compare(v.fp, fp)
+					if err != nil {
+						v.Machine.Verdict = err.Error()
+						return nil
+					}
+					v.Machine.Matches, v.Machine.Verdict = &m.OK, m.String()
+					return nil
+				}); err != nil {
+					return err
+				}
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(e.stdout)
@@ -57,6 +77,20 @@ type fileView struct {
 	Verified    bool           `json:"verified"`
 	VerifiedBy  string         `json:"verified_by,omitempty"`
 	Claims      map[string]any `json:"claims"`
+	Machine     *machineView   `json:"machine,omitempty"`
+
+	fp machine.Fingerprint
+}
+
+// machineView explains the machine a request or license is bound to in the
+// terms of the evidence policy (doc/server.md), and with --store, the
+// verdict on this machine.
+type machineView struct {
+	Kind     string   `json:"kind"`
+	Bound    []string `json:"bound"`
+	Evidence string   `json:"evidence"`
+	Matches  *bool    `json:"matches,omitempty"`
+	Verdict  string   `json:"verdict,omitempty"`
 }
 
 func inspect(path, trustPath string) (*fileView, error) {
@@ -72,15 +106,20 @@ func inspect(path, trustPath string) (*fileView, error) {
 
 	// Decode into the kind's own type first: that applies the strict rules
 	// (unknown claims, types) before anything is shown.
+	var fp *machine.Fingerprint
 	switch m.Kind {
 	case signing.Request:
-		if _, _, err := request.Parse(data); err != nil {
+		r, _, err := request.Parse(data)
+		if err != nil {
 			return nil, fmt.Errorf("show %s: %w", path, err)
 		}
+		fp = &r.Machine
 		// A request is always checked against the installation key it carries.
 		v.Verified, v.VerifiedBy = true, "installation key "+m.KeyID.String()+" (from the request's cnf claim)"
 	case signing.License:
-		err = signing.UnmarshalClaims(m.Payload, &response.License{})
+		var l response.License
+		err = signing.UnmarshalClaims(m.Payload, &l)
+		fp = &l.Machine
 	case signing.Release:
 		err = signing.UnmarshalClaims(m.Payload, &release.Receipt{})
 	case signing.CheckIn:
@@ -106,6 +145,13 @@ func inspect(path, trustPath string) (*fileView, error) {
 		return nil, fmt.Errorf("show %s: %w", path, err)
 	}
 	v.Claims = readable(claims, true).(map[string]any)
+	if fp != nil {
+		v.fp = *fp
+		v.Machine = &machineView{Kind: machine.Kind(*fp), Bound: machine.Bound(*fp), Evidence: "enough for a " + machine.Kind(*fp)}
+		if err := machine.CheckEvidence(*fp); err != nil {
+			v.Machine.Evidence = err.Error()
+		}
+	}
 	return v, nil
 }
 
@@ -146,6 +192,13 @@ func (v *fileView) print(e *env) {
 		fmt.Fprintf(e.stdout, "signature: verified with %s\n", v.VerifiedBy)
 	} else {
 		fmt.Fprintf(e.stdout, "signature: NOT verified (give --trust PUB to check it)\n")
+	}
+	if mv := v.Machine; mv != nil {
+		fmt.Fprintf(e.stdout, "machine:   %s, bound to %s\n", mv.Kind, strings.Join(mv.Bound, ", "))
+		fmt.Fprintf(e.stdout, "evidence:  %s\n", mv.Evidence)
+		if mv.Verdict != "" {
+			fmt.Fprintf(e.stdout, "this machine: %s\n", mv.Verdict)
+		}
 	}
 	fmt.Fprintln(e.stdout, "claims:")
 	printMap(e, v.Claims, "  ")

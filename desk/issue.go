@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,6 +243,10 @@ func validRequest(r *request.Request) error {
 	if len(r.Products) > 64 {
 		return fmt.Errorf("%w: more than 64 products", ErrInvalidInput)
 	}
+	// The client checks this too, but the request comes from the customer.
+	if err := machine.CheckEvidence(r.Machine); err != nil {
+		return fmt.Errorf("%w: %w; run oat request as root (Administrator on Windows)", ErrInvalidInput, err)
+	}
 	return nil
 }
 
@@ -326,8 +331,19 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 		if err := signing.UnmarshalClaims(act.Machine, &stored); err != nil {
 			return Issued{}, fmt.Errorf("activation %s: machine in the ledger: %w", act.ID, err)
 		}
-		if m, err := machine.Compare(stored, r.Machine); err != nil || !m.OK {
-			return Issued{}, fmt.Errorf("%w: this installation is activated as %s on another machine (host %q): release that activation before activating here (A16, A26, B4)", ErrConflict, act.ID, act.Host)
+		m, err := machine.Compare(stored, r.Machine)
+		if err != nil || !m.OK {
+			why := err
+			if why == nil {
+				why = errors.New(m.String())
+			}
+			return Issued{}, fmt.Errorf("%w: this installation is activated as %s on another machine (host %q; %v): release that activation before activating here, or have the desk rebind it with oat desk move (A16, A26, B4)", ErrConflict, act.ID, act.Host, why)
+		}
+		// A request that matches but carries less evidence than the
+		// activation holds would replace the stored fingerprint with a
+		// weaker one, which a later clone could then match.
+		if sp := machine.Sparser(stored, r.Machine); len(sp) > 0 {
+			return Issued{}, fmt.Errorf("%w: this request carries less machine evidence than activation %s holds (missing: %s); run oat request as root (Administrator on Windows), or have the desk rebind it with oat desk move (A26)", ErrConflict, act.ID, strings.Join(sp, ", "))
 		}
 		if act.Method != opt.Method {
 			return Issued{}, fmt.Errorf("%w: activation %s is %s; release it before activating %s (A20)", ErrConflict, act.ID, act.Method, opt.Method)

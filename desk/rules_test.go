@@ -265,7 +265,19 @@ func TestRuleB4_ClonedInstallationIsANewMachine(t *testing.T) {
 		clone := *orig
 		clone.fp.UUID, clone.fp.Serial, clone.fp.MACs = digest(), digest(), [][]byte{digest()}
 		_, err := fx.issue("r.oat", clone.request(t, "O1", "FN1", "buyer@example.com"), desk.IssueOptions{})
-		wantErr(t, err, desk.ErrConflict, `r.oat: conflicts with the ledger: this installation is activated as `+is.Activation+` on another machine (host "orig"): release that activation before activating here (A16, A26, B4)`)
+		wantErr(t, err, desk.ErrConflict, `r.oat: conflicts with the ledger: this installation is activated as `+is.Activation+` on another machine (host "orig"; differs: system UUID, system serial, network addresses; same: machine GUID): release that activation before activating here, or have the desk rebind it with oat desk move (A16, A26, B4)`)
+		// The same store on hardware that hides its firmware identifiers and
+		// network cards: what cannot be read counts as differing (issue 12).
+		hidden := *orig
+		hidden.fp.UUID, hidden.fp.Serial, hidden.fp.MACs = nil, nil, nil
+		_, err = fx.issue("h.oat", hidden.request(t, "O1", "FN1", "buyer@example.com"), desk.IssueOptions{})
+		wantErr(t, err, desk.ErrInvalidInput, "h.oat: invalid input: not enough hardware evidence to bind a license to this machine: a physical machine needs its system UUID, system serial or board serial, and none was read; run oat request as root (Administrator on Windows)")
+		// Only the network cards hidden: it matches, but the desk keeps the
+		// stronger fingerprint it holds and refuses the sparser one.
+		sparse := *orig
+		sparse.fp.MACs = nil
+		_, err = fx.issue("s.oat", sparse.request(t, "O1", "FN1", "buyer@example.com"), desk.IssueOptions{})
+		wantErr(t, err, desk.ErrConflict, "s.oat: conflicts with the ledger: this request carries less machine evidence than activation "+is.Activation+" holds (missing: network addresses); run oat request as root (Administrator on Windows), or have the desk rebind it with oat desk move (A26)")
 		// One network card replaced: the same machine, an updated license.
 		nic := *orig
 		nic.fp.MACs = [][]byte{digest()}

@@ -160,7 +160,7 @@ func TestRuleA26_RecoveryMovesTheSeat(t *testing.T) {
 
 		// Refused without approval.
 		_, err := fx.issue("r.oat", req, desk.IssueOptions{})
-		wantErr(t, err, desk.ErrConflict, `r.oat: conflicts with the ledger: this installation is activated as `+is.Activation+` on another machine (host "srv01"): release that activation before activating here (A16, A26, B4)`)
+		wantErr(t, err, desk.ErrConflict, `r.oat: conflicts with the ledger: this installation is activated as `+is.Activation+` on another machine (host "srv01"; differs: system UUID, system serial, network addresses; same: machine GUID): release that activation before activating here, or have the desk rebind it with oat desk move (A16, A26, B4)`)
 
 		// Refused: a move of an installation on its own machine is no move.
 		_, err = fx.desk.Move(ctx, fx.vendor, "same.oat", orig.request(t, "O1", "FN1", "buyer@example.com"), desk.IssueOptions{}, "recovered")

@@ -44,27 +44,29 @@
 // # Matching
 //
 // A license is bound to the fingerprint of the machine that requested it.
-// Compare decides whether the machine now is that machine, tolerantly:
-// each identifier read on both sides votes with a weight — system UUID 3,
-// system serial 2, board serial 2, the set of MAC addresses 2 (it agrees
-// when any address is shared), machine GUID 2, CPU ID 1 (a model, not a
-// chip). The machine matches when the agreeing weight is more than twice
-// the differing weight and, if any hardware-unique identifier (UUID,
-// serials, MACs) was compared, at least one of those agrees. So:
+// Compare is the one evidence policy: every identifier the license is bound
+// to takes part with a weight — system UUID 3, system serial 2, board
+// serial 2, the set of MAC addresses 2 (it agrees when any address is
+// shared), machine GUID 2, CPU ID 1 (a model, not a chip) — and one that
+// cannot be read now counts as differing, so hiding an identifier is never
+// better than forging it. The machine matches when the agreeing weight is
+// more than twice the differing weight and, if the license is bound to a
+// firmware identifier (UUID, serials), at least one of those agrees. So:
 //
 //   - one network card replaced, a disk added, or a VM moved to another
 //     host with a newer CPU: still the same machine;
 //   - a cloned disk or VM on other hardware (B4, B9): the machine GUID
 //     agrees but the UUID, serials and MACs do not: another machine;
+//   - the same copy with its DMI files unreadable and its NICs hidden:
+//     another machine (what cannot be read counts against it);
 //   - a system recovered onto new hardware (A26): another machine, which
 //     must be activated again;
 //   - the main board replaced: another machine (its UUID, serials and
 //     on-board MACs all change).
 //
-// DMI serials are readable by root only on Linux: run oat as the same user
-// for request and install. Identifiers missing on either side are not
-// compared, so a machine seen without DMI relies on the machine GUID and
-// the MACs, and replacing its only network card needs a new activation.
+// CheckEvidence sets the minimum a request must carry: a firmware
+// identifier for a physical machine, the system UUID for a VM or a cloud
+// VM. DMI serials are readable by root only on Linux: run oat as root.
 package machine
 
 // Fingerprint is the hashed identity of a machine as it appears in request

@@ -261,7 +261,14 @@ func TestCompare(t *testing.T) {
 		{"recovery onto new hardware, new machine-id (A26)", otherHW.with("etc/machine-id", "0123456789abcdef0123456789abcdef"), false},
 		{"main board replaced", rackServer.with("sys/class/dmi/id/product_uuid", "4C4C4544-9999-1111-2222-333344445555", "sys/class/dmi/id/product_serial", "NEW0001", "sys/class/dmi/id/board_serial", "NEWBOARD", "sys/class/net/eno1/address", "b0:83:fe:aa:00:01", "sys/class/net/eno2/address", "b0:83:fe:aa:00:02"), false},
 		{"completely different machine", tree{"etc/machine-id": "feedface\n"}.with(nic("eth0", "00:50:56:00:00:01")...), false},
-		{"DMI unreadable now, same machine", nonRoot(rackServer), true},
+		// Issue 12: a bound identifier that cannot be read counts as
+		// differing, so the genuine machine run without root no longer
+		// matches (oat says to run as root), and neither does a clone that
+		// hides its DMI and its NICs behind the same machine-id.
+		{"DMI unreadable now, same machine", nonRoot(rackServer), false},
+		{"clone with the same machine-id hiding DMI and NICs", nonRoot(tree{"etc/machine-id": rackServer["etc/machine-id"], "proc/cpuinfo": rackServer["proc/cpuinfo"]}), false},
+		{"same machine, NICs hidden (a network namespace)", rackServer.with("sys/class/net/eno1/address", "<delete>", "sys/class/net/eno2/address", "<delete>"), true},
+		{"same machine, only the system UUID readable, NICs hidden", nonRoot(rackServer).with("sys/class/dmi/id/product_uuid", rackServer["sys/class/dmi/id/product_uuid"], "sys/class/net/eno1/address", "<delete>", "sys/class/net/eno2/address", "<delete>"), false},
 	}
 	want := mustFP(t, rackServer, salt)
 	for _, tt := range tests {
@@ -292,4 +299,41 @@ func TestCompare(t *testing.T) {
 			t.Errorf("empty fingerprints: %v %s", m.OK, m)
 		}
 	})
+}
+
+// TestEvidence is the minimum a request must carry, per kind of machine
+// (issue 12): every kind needs a firmware identifier; a VM and a cloud VM
+// need their system UUID.
+func TestEvidence(t *testing.T) {
+	d := []byte{1}
+	tests := []struct {
+		name string
+		fp   Fingerprint
+		ok   bool
+	}{
+		{"physical, everything", Fingerprint{UUID: d, Serial: d, Board: d, GUID: d, MACs: [][]byte{d}}, true},
+		{"physical, serial only", Fingerprint{Serial: d}, true},
+		{"physical, board serial only", Fingerprint{Board: d}, true},
+		{"physical, GUID and MACs only", Fingerprint{GUID: d, MACs: [][]byte{d}, CPU: d}, false},
+		{"VM, UUID", Fingerprint{Hyper: "vmware", UUID: d}, true},
+		{"VM, serials but no UUID", Fingerprint{Hyper: "vmware", Serial: d, Board: d, GUID: d}, false},
+		{"cloud VM, UUID", Fingerprint{Hyper: "kvm", Cloud: "aws", UUID: d}, true},
+		{"cloud VM, no UUID", Fingerprint{Hyper: "kvm", Cloud: "aws", GUID: d, MACs: [][]byte{d}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckEvidence(tt.fp)
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrTooLittleEvidence)) {
+				t.Errorf("CheckEvidence = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	id, err := Collect(rackServer.with("sys/class/dmi/id/product_uuid", "<delete>", "sys/class/dmi/id/product_serial", "<delete>", "sys/class/dmi/id/board_serial", "<delete>").write(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = id.CheckEvidence()
+	if !errors.Is(err, ErrTooLittleEvidence) || !strings.Contains(err.Error(), "sys/class/dmi/id/product_serial") || !strings.Contains(err.Error(), "as root") {
+		t.Errorf("identity without DMI: %v", err)
+	}
 }

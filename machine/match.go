@@ -77,17 +77,19 @@ func sortDigests(d [][]byte) {
 // Identifier weights for Compare. The system UUID is the firmware's own
 // unique ID; serials, the MAC set and the machine GUID are each strong but
 // can be missing, cloned or replaced; the CPU ID names a model, not a chip,
-// so it only tips the balance.
+// so it only tips the balance. Firmware identifiers are the ones the
+// customer cannot set from the operating system: on Linux they are
+// readable by root only, on Windows they come from the SMBIOS table.
 var weights = []struct {
 	name     string
 	weight   int
-	hardware bool // unique to the hardware, not to the installed system
+	firmware bool // set by the firmware, not by the installed system
 	field    func(*Fingerprint) [][]byte
 }{
 	{"system UUID", 3, true, func(f *Fingerprint) [][]byte { return one(f.UUID) }},
 	{"system serial", 2, true, func(f *Fingerprint) [][]byte { return one(f.Serial) }},
 	{"board serial", 2, true, func(f *Fingerprint) [][]byte { return one(f.Board) }},
-	{"network addresses", 2, true, func(f *Fingerprint) [][]byte { return f.MACs }},
+	{"network addresses", 2, false, func(f *Fingerprint) [][]byte { return f.MACs }},
 	{"machine GUID", 2, false, func(f *Fingerprint) [][]byte { return one(f.GUID) }},
 	{"CPU ID", 1, false, func(f *Fingerprint) [][]byte { return one(f.CPU) }},
 }
@@ -102,22 +104,44 @@ func one(d []byte) [][]byte {
 // Match is the outcome of comparing two fingerprints.
 type Match struct {
 	OK     bool
-	Agree  []string // identifiers present on both sides and equal
-	Differ []string // identifiers present on both sides and different
+	Agree  []string // bound identifiers read now and equal
+	Differ []string // bound identifiers read now and different
+	Unread []string // bound identifiers that could not be read now: they count as differing
+	// NoFirmware is set when the license is bound to a firmware identifier
+	// (system UUID or a serial) and none of them agrees now.
+	NoFirmware bool
+
+	outvoted bool // the weights alone would match: the firmware rule decided
 }
 
 func (m Match) String() string {
 	if m.OK {
-		return "matches (" + strings.Join(m.Agree, ", ") + ")"
+		s := "matches (" + strings.Join(m.Agree, ", ") + ")"
+		if len(m.Differ) > 0 {
+			s += "; changed: " + strings.Join(m.Differ, ", ")
+		}
+		if len(m.Unread) > 0 {
+			s += "; not read now: " + strings.Join(m.Unread, ", ")
+		}
+		return s
 	}
-	if len(m.Agree)+len(m.Differ) == 0 {
+	if len(m.Agree)+len(m.Differ)+len(m.Unread) == 0 {
 		return "no identifier in common to compare"
 	}
-	s := "differs: " + strings.Join(m.Differ, ", ")
-	if len(m.Agree) > 0 {
-		s += "; same: " + strings.Join(m.Agree, ", ")
+	var parts []string
+	if len(m.Differ) > 0 {
+		parts = append(parts, "differs: "+strings.Join(m.Differ, ", "))
 	}
-	return s
+	if len(m.Unread) > 0 {
+		parts = append(parts, "not readable now, counted as differing: "+strings.Join(m.Unread, ", ")+" (run as root, or Administrator on Windows)")
+	}
+	if len(m.Agree) > 0 {
+		parts = append(parts, "same: "+strings.Join(m.Agree, ", "))
+	}
+	if m.NoFirmware && m.outvoted {
+		parts = append(parts, "no firmware identifier agrees")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ErrSalt means two fingerprints were hashed with different salts, so they
@@ -125,39 +149,64 @@ func (m Match) String() string {
 var ErrSalt = errors.New("fingerprints were made by different installations (salts differ)")
 
 // Compare decides whether got (the machine now) is the machine want (the
-// one a license is bound to) was made from, by the rule in the package
-// documentation: identifiers read on both sides vote with their weights;
-// the agreeing weight must exceed twice the differing weight, and at least
-// one identifier unique to the hardware must agree when any was compared.
+// one a license is bound to) was made from. It is the one evidence policy
+// of oat: the store, the desk and products checking their license all call
+// it. Every identifier the license is bound to (present in want) takes
+// part: it agrees, differs, or could not be read now, and an identifier
+// that cannot be read counts as differing, so hiding an identifier is
+// never better than forging it. The machine matches when the agreeing
+// weight is more than twice the differing weight and, if want holds a
+// firmware identifier (system UUID, system serial, board serial), at least
+// one of those agrees. Identifiers present only in got are ignored: the
+// license was not bound to them.
 func Compare(want, got Fingerprint) (Match, error) {
 	if !hmac.Equal(want.Salt, got.Salt) || len(want.Salt) != SaltSize {
 		return Match{}, ErrSalt
 	}
 	var m Match
 	agree, differ := 0, 0
-	hwCompared, hwAgreed := false, false
+	fwBound, fwAgreed := false, false
 	for _, w := range weights {
 		a, b := w.field(&want), w.field(&got)
-		if len(a) == 0 || len(b) == 0 {
+		if len(a) == 0 {
 			continue
 		}
-		same := overlap(a, b)
-		if w.hardware {
-			hwCompared = true
+		if w.firmware {
+			fwBound = true
 		}
-		if same {
+		switch {
+		case len(b) == 0:
+			differ += w.weight
+			m.Unread = append(m.Unread, w.name)
+		case overlap(a, b):
 			agree += w.weight
 			m.Agree = append(m.Agree, w.name)
-			if w.hardware {
-				hwAgreed = true
+			if w.firmware {
+				fwAgreed = true
 			}
-		} else {
+		default:
 			differ += w.weight
 			m.Differ = append(m.Differ, w.name)
 		}
 	}
-	m.OK = agree > 0 && agree > 2*differ && (hwAgreed || !hwCompared)
+	m.NoFirmware = fwBound && !fwAgreed
+	vote := agree > 0 && agree > 2*differ
+	m.OK = vote && !m.NoFirmware
+	m.outvoted = vote && m.NoFirmware
 	return m, nil
+}
+
+// Sparser lists the identifiers want holds and got lacks: a fingerprint
+// that is sparser than the one on record is weaker evidence, and the desk
+// never replaces a stored fingerprint with it.
+func Sparser(want, got Fingerprint) []string {
+	var out []string
+	for _, w := range weights {
+		if len(w.field(&want)) > 0 && len(w.field(&got)) == 0 {
+			out = append(out, w.name)
+		}
+	}
+	return out
 }
 
 // overlap reports whether two digest sets share one: for the MAC set,

@@ -117,6 +117,11 @@ func (s *Store) NewRequest(info RequestInfo, passphrase []byte) (*Request, []byt
 	if err != nil {
 		return nil, nil, err
 	}
+	// A request below the evidence minimum would bind the license to what
+	// the customer can copy or hide; refuse it here, where it can be fixed.
+	if err := id.CheckEvidence(); err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, request.NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, nil, err
