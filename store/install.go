@@ -120,7 +120,7 @@ func (s *Store) NewRequest(info RequestInfo, passphrase []byte) (*Request, []byt
 	// A request below the evidence minimum would bind the license to what
 	// the customer can copy or hide; refuse it here, where it can be fixed.
 	if err := id.CheckEvidence(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nonce := make([]byte, request.NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
