@@ -94,12 +94,14 @@ func units(m Model, fp machine.Fingerprint) int64 {
 	return 1
 }
 
-// line is an order line's seats and what holds them.
+// line is an order line's seats and what holds them: the ledger's
+// counters (ledger.Usage), read by primary key, never by scanning the
+// line's allocations.
 type line struct {
-	line   ledger.Line
-	model  Model
-	named  map[string]int64 // named pools and their seats
-	allocs []ledger.Allocation
+	tx    *ledger.Tx
+	line  ledger.Line
+	model Model
+	named map[string]int64 // named pools and their seats
 }
 
 func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) (*line, error) {
@@ -111,13 +113,12 @@ func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) 
 	if err != nil {
 		return nil, err
 	}
-	return newLineState(ctx, tx, order, code, m, lines, pools)
+	return newLineState(tx, order, code, m, lines, pools)
 }
 
-// newLineState builds a line's state from its order's lines and pools,
-// reading the line's allocations.
-func newLineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model, lines []ledger.Line, pools []ledger.Pool) (*line, error) {
-	st := &line{model: m, named: map[string]int64{}}
+// newLineState builds a line's state from its order's lines and pools.
+func newLineState(tx *ledger.Tx, order, code string, m Model, lines []ledger.Line, pools []ledger.Pool) (*line, error) {
+	st := &line{tx: tx, model: m, named: map[string]int64{}}
 	found := false
 	for _, l := range lines {
 		if l.Product == code {
@@ -132,9 +133,7 @@ func newLineState(ctx context.Context, tx *ledger.Tx, order, code string, m Mode
 			st.named[p.Name] = p.Seats
 		}
 	}
-	var err error
-	st.allocs, err = tx.LineAllocations(ctx, order, code)
-	return st, err
+	return st, nil
 }
 
 // poolSeats is the seats a pool holds; the default pool holds what the
@@ -150,42 +149,70 @@ func (s *line) poolSeats(pool string) int64 {
 	return n
 }
 
-// counts reports whether an allocation still counts against the seats:
-// while active, or for good where the model consumes units (B23).
-func (s *line) counts(a ledger.Allocation) bool { return a.Released == 0 || s.model.Consumed }
-
-// used is the seats in use in a pool ("" for all pools), with extra
-// counted as if allocated (nil for none).
-func (s *line) used(pool string, extra *ledger.Allocation) int64 {
-	all := s.allocs
-	if extra != nil {
-		all = append(slices.Clip(all), *extra)
+// used is the seats in use in a pool ("" for the whole line), with extra
+// counted as if allocated (nil for none): units (released ones too where
+// the model consumes them, B23) rounded up to seats, or one seat per group.
+func (s *line) used(ctx context.Context, pool string, extra *ledger.Allocation) (int64, error) {
+	u, err := s.tx.Usage(ctx, s.line.Order, s.line.Product, pool)
+	if err != nil {
+		return 0, err
 	}
-	var unitsUsed int64
-	groups := map[string]bool{}
-	for _, a := range all {
-		if !s.counts(a) || (pool != "" && a.Pool != pool) {
-			continue
+	if extra != nil && extra.Released == 0 {
+		u.Units += extra.Units
+		g, err := s.tx.GroupUsage(ctx, s.line.Order, s.line.Product, pool, extra.Group)
+		if err != nil {
+			return 0, err
 		}
-		unitsUsed += a.Units
-		groups[a.Group] = true
+		if g.Members == 0 {
+			u.Groups++
+		}
+		if g.Ever == 0 {
+			u.GroupsEver++
+		}
 	}
+	return s.seats(u), nil
+}
+
+// seats is the seats a usage takes under the line's model.
+func (s *line) seats(u ledger.Usage) int64 {
 	if s.model.Count == "group" {
-		return int64(len(groups))
+		if s.model.Consumed {
+			return u.GroupsEver
+		}
+		return u.Groups
+	}
+	n := u.Units
+	if s.model.Consumed {
+		n += u.ReleasedUnits
 	}
 	per := s.model.perSeat()
-	return (unitsUsed + per - 1) / per
+	return (n + per - 1) / per
 }
 
 // unitsUsed is the units in use on the whole line.
-func (s *line) unitsUsed() int64 {
-	var n int64
-	for _, a := range s.allocs {
-		if s.counts(a) {
-			n += a.Units
-		}
+func (s *line) unitsUsed(ctx context.Context) (int64, error) {
+	u, err := s.tx.Usage(ctx, s.line.Order, s.line.Product, "")
+	if s.model.Consumed {
+		u.Units += u.ReleasedUnits
 	}
-	return n
+	return u.Units, err
+}
+
+// record writes the seats in use on the line and in pool to the ledger,
+// which refuses more than the seats sold (CHECK used <= seats): a second
+// guard under the desk's own check, so that even a bug cannot oversell.
+func (s *line) record(ctx context.Context, pools ...string) error {
+	for _, p := range append([]string{""}, pools...) {
+		if p == ledger.DefaultPool || (p != "" && s.named[p] == 0) {
+			continue
+		}
+		n, err := s.used(ctx, p, nil)
+		if err != nil {
+			return err
+		}
+		s.tx.SetUsed(s.line.Order, s.line.Product, p, n)
+	}
+	return nil
 }
 
 // allocate takes seats of one order line for an activation, or refuses
@@ -196,7 +223,7 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 		return ledger.Allocation{}, fmt.Errorf("%w: the subscription for %s on order %s ended on %s (B1)", ErrNotEntitled, code, o.ID, day(st.line.Expires))
 	}
 	if m.Requires != "" {
-		held, err := groupHolds(ctx, tx, group, o.Email, m.Requires)
+		held, err := tx.GroupHolds(ctx, group, o.Email, m.Requires)
 		if err != nil {
 			return ledger.Allocation{}, err
 		}
@@ -205,40 +232,52 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 		}
 	}
 	if m.GroupSize > 0 {
-		var members []string
-		for _, a := range st.allocs {
-			if a.Released == 0 && a.Group == group {
-				members = append(members, a.Activation)
-			}
+		g, err := tx.GroupUsage(ctx, o.ID, code, "", group)
+		if err != nil {
+			return ledger.Allocation{}, err
 		}
-		if int64(len(members)) >= int64(m.GroupSize) {
-			return ledger.Allocation{}, groupFull(code, m, group, len(members))
+		if g.Members >= int64(m.GroupSize) {
+			return ledger.Allocation{}, groupFull(code, m, group, int(g.Members))
 		}
 	}
 	a := ledger.Allocation{Activation: act.ID, Order: o.ID, Product: code, Pool: ledger.DefaultPool,
 		Group: group, Units: units(m, fp), Created: now}
-	if used, have := st.used(a.Pool, &a), st.poolSeats(a.Pool); used > have {
-		return ledger.Allocation{}, noSeats(st, a.Pool)
+	used, err := st.used(ctx, a.Pool, &a)
+	if err != nil {
+		return ledger.Allocation{}, err
+	}
+	if used > st.poolSeats(a.Pool) {
+		return ledger.Allocation{}, noSeats(ctx, st, a.Pool)
 	}
 	if err := tx.InsertAllocation(ctx, a); err != nil {
 		return ledger.Allocation{}, err
 	}
-	st.allocs = append(st.allocs, a)
+	if err := st.record(ctx, a.Pool); err != nil {
+		return ledger.Allocation{}, err
+	}
 	return a, nil
 }
 
-func noSeats(st *line, pool string) error {
+func noSeats(ctx context.Context, st *line, pool string) error {
 	m := st.model
-	what := fmt.Sprintf("%d of %d seats in use", st.used(pool, nil), st.poolSeats(pool))
+	used, err := st.used(ctx, pool, nil)
+	if err != nil {
+		return err
+	}
+	units, err := st.unitsUsed(ctx)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("%d of %d seats in use", used, st.poolSeats(pool))
 	switch {
 	case m.Count == "group":
-		what = fmt.Sprintf("%d of %d seats in use, one per %s", st.used(pool, nil), st.poolSeats(pool), m.Group)
+		what = fmt.Sprintf("%d of %d seats in use, one per %s", used, st.poolSeats(pool), m.Group)
 	case m.perSeat() > 1 || m.Measure != "":
 		unit := "units"
 		if m.Measure != "" {
 			unit = m.Measure
 		}
-		what = fmt.Sprintf("%d of %d seats in use (%d %s in use, %d per seat)", st.used(pool, nil), st.poolSeats(pool), st.unitsUsed(), unit, m.perSeat())
+		what = fmt.Sprintf("%d of %d seats in use (%d %s in use, %d per seat)", used, st.poolSeats(pool), units, unit, m.perSeat())
 	}
 	return fmt.Errorf("%w: order %s has no free %s in pool %q: %s", ErrNoSeats, st.line.Order, st.line.Product, pool, what)
 }
@@ -251,25 +290,6 @@ func groupFull(code string, m Model, group string, n int) error {
 		return fmt.Errorf("%w: cluster %q already has %d nodes on %s, which covers %d; another node needs an additional-node license (%s)", ErrNoSeats, group, n, code, m.GroupSize, m.Rules)
 	}
 	return fmt.Errorf("%w: %s %q already has %d activations of %s, which covers %d (%s)", ErrNoSeats, m.Group, group, n, code, m.GroupSize, m.Rules)
-}
-
-// groupHolds reports whether a group holds an active license of a model
-// on orders of the same purchaser.
-func groupHolds(ctx context.Context, tx *ledger.Tx, group, purchaser, model string) (bool, error) {
-	allocs, err := tx.GroupAllocations(ctx, group, purchaser)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range allocs {
-		p, err := tx.Product(ctx, a.Product)
-		if err != nil {
-			return false, err
-		}
-		if p.Model == model {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // checkAlone refuses to mix a model that must be alone on a machine with

@@ -108,8 +108,66 @@ func (d *Desk) LoadCatalog(ctx context.Context, c *Catalog, actor string) error 
 				return fmt.Errorf("catalog: product %s: %w", p.Code, err)
 			}
 		}
+		// A model decides how units count as seats: record every line's
+		// seats in use under the models just loaded. This is also what
+		// fills them in on a ledger the counters were just added to.
+		if err := recount(ctx, tx); err != nil {
+			return err
+		}
 		return audit(ctx, tx, now, actor, "catalog.load", "", "", map[string]any{"products": len(c.Products)})
 	})
+}
+
+// recount records the seats in use on every order line and named pool,
+// from the ledger's counters, refusing a line that would hold more seats
+// than it has.
+func recount(ctx context.Context, tx *ledger.Tx) error {
+	ids, err := tx.OrderIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		lines, err := tx.Lines(ctx, id)
+		if err != nil {
+			return err
+		}
+		pools, err := tx.Pools(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			_, m, err := product(ctx, tx, l.Product)
+			if err != nil {
+				return err
+			}
+			st, err := newLineState(tx, id, l.Product, m, lines, pools)
+			if err != nil {
+				return err
+			}
+			names := []string{""}
+			for n := range st.named {
+				names = append(names, n)
+			}
+			for _, n := range names {
+				used, err := st.used(ctx, n, nil)
+				if err != nil {
+					return err
+				}
+				if have := st.line.Seats; n != "" {
+					have = st.named[n]
+					if used > have {
+						return fmt.Errorf("%w: pool %q of %s on order %s would have %d seats in use of %d under model %s", ErrConflict, n, l.Product, id, used, have, m.Description)
+					}
+				} else if used > have {
+					return fmt.Errorf("%w: order %s would have %d seats of %s in use of %d under model %s", ErrConflict, id, used, l.Product, have, m.Description)
+				}
+			}
+			if err := st.record(ctx, names[1:]...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // product reads a catalog product and its model from the ledger.

@@ -49,7 +49,14 @@ func newFixture(t *testing.T, dsn string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		// Whatever a test did, the counters the desk keeps must say what a
+		// scan of the allocations says.
+		if err := db.VerifyCounters(ctx); err != nil {
+			t.Error(err)
+		}
+		db.Close()
+	})
 	cat, err := desk.ParseCatalog(examples.Catalog())
 	if err != nil {
 		t.Fatal(err)

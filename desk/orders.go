@@ -211,11 +211,18 @@ func (d *Desk) SetPool(ctx context.Context, order, productCode, name string, sea
 		if named+seats > st.line.Seats {
 			return fmt.Errorf("%w: order %s has %d seats of %s; the named pools would hold %d", ErrNoSeats, order, st.line.Seats, productCode, named+seats)
 		}
-		if used := st.used(name, nil); used > seats {
+		used, err := st.used(ctx, name, nil)
+		if err != nil {
+			return err
+		}
+		if used > seats {
 			return fmt.Errorf("%w: pool %q of %s on order %s has %d seats in use", ErrConflict, name, productCode, order, used)
 		}
 		st.named[name] = seats
-		if used := st.used(ledger.DefaultPool, nil); used > st.poolSeats(ledger.DefaultPool) {
+		if used, err = st.used(ctx, ledger.DefaultPool, nil); err != nil {
+			return err
+		}
+		if used > st.poolSeats(ledger.DefaultPool) {
 			return fmt.Errorf("%w: the default pool of %s on order %s has %d seats in use", ErrConflict, productCode, order, used)
 		}
 		if err := tx.PutPool(ctx, ledger.Pool{Order: order, Product: productCode, Name: name, Seats: seats}); err != nil {

@@ -127,31 +127,41 @@ func releaseActivation(ctx context.Context, tx *ledger.Tx, act ledger.Activation
 		}
 		// The seats go back to the default pool (A15): a named pool
 		// they came from shrinks by what the release frees in it.
-		if a.Pool != ledger.DefaultPool {
-			_, m, err := product(ctx, tx, a.Product)
-			if err != nil {
-				return nil, err
-			}
-			st, err := lineState(ctx, tx, a.Order, a.Product, m)
-			if err != nil {
-				return nil, err
-			}
-			before := st.used(a.Pool, nil)
-			for i := range st.allocs {
-				if st.allocs[i].Activation == a.Activation {
-					st.allocs[i].Released, st.allocs[i].Pool = now, ledger.DefaultPool
-				}
-			}
-			if freed := before - st.used(a.Pool, nil); freed > 0 {
-				p := ledger.Pool{Order: a.Order, Product: a.Product, Name: a.Pool, Seats: max(st.named[a.Pool]-freed, 0)}
-				if err := tx.PutPool(ctx, p); err != nil {
-					return nil, err
-				}
-			}
+		_, m, err := product(ctx, tx, a.Product)
+		if err != nil {
+			return nil, err
 		}
+		st, err := lineState(ctx, tx, a.Order, a.Product, m)
+		if err != nil {
+			return nil, err
+		}
+		before, err := st.used(ctx, a.Pool, nil)
+		if err != nil {
+			return nil, err
+		}
+		from := a.Pool
 		a.Released = now
 		a.Pool = ledger.DefaultPool
 		if err := tx.UpdateAllocation(ctx, a); err != nil {
+			return nil, err
+		}
+		after, err := st.used(ctx, from, nil)
+		if err != nil {
+			return nil, err
+		}
+		if freed := before - after; from != ledger.DefaultPool && freed > 0 {
+			// What the pool now holds in use is recorded before it shrinks:
+			// the ledger checks the one against the other.
+			if err := st.record(ctx, from); err != nil {
+				return nil, err
+			}
+			p := ledger.Pool{Order: a.Order, Product: a.Product, Name: from, Seats: max(st.named[from]-freed, 0)}
+			if err := tx.PutPool(ctx, p); err != nil {
+				return nil, err
+			}
+			st.named[from] = p.Seats
+		}
+		if err := st.record(ctx, from); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(out.Products, a.Product) {

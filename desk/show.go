@@ -126,10 +126,16 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 		if err != nil {
 			return nil, err
 		}
-		lv := LineView{Code: l.Product, Model: p.Model, Seats: l.Seats, Used: st.used("", nil)}
+		used, err := st.used(ctx, "", nil)
+		if err != nil {
+			return nil, err
+		}
+		lv := LineView{Code: l.Product, Model: p.Model, Seats: l.Seats, Used: used}
 		lv.Free = max(lv.Seats-lv.Used, 0)
 		if m.perSeat() > 1 || m.Measure != "" {
-			lv.Units = st.unitsUsed()
+			if lv.Units, err = st.unitsUsed(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if l.Expires != 0 {
 			lv.Expires = day(l.Expires)
@@ -143,7 +149,11 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 		}
 		sort.Strings(names[1:])
 		for _, n := range names {
-			pv := PoolView{Product: l.Product, Name: n, Seats: st.poolSeats(n), Used: st.used(n, nil)}
+			used, err := st.used(ctx, n, nil)
+			if err != nil {
+				return nil, err
+			}
+			pv := PoolView{Product: l.Product, Name: n, Seats: st.poolSeats(n), Used: used}
 			pv.Free = max(pv.Seats-pv.Used, 0)
 			v.Pools = append(v.Pools, pv)
 		}

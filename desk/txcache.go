@@ -114,7 +114,7 @@ func (c *txCache) lineState(ctx context.Context, order, code string, m Model) (*
 	if err != nil {
 		return nil, err
 	}
-	st, err := newLineState(ctx, c.tx, order, code, m, lines, pools)
+	st, err := newLineState(c.tx, order, code, m, lines, pools)
 	if err == nil {
 		c.states[k] = st
 	}

@@ -147,21 +147,20 @@ func movePool(ctx context.Context, tx *ledger.Tx, act ledger.Activation, pool, c
 		if _, ok := st.named[pool]; !ok && pool != ledger.DefaultPool {
 			return nil, fmt.Errorf("%w: order %s has no pool %q for %s", ErrNotFound, a.Order, pool, a.Product)
 		}
-		// Count the seats as moved: take the allocation out of the list and
-		// put it back under the new pool.
-		var rest []ledger.Allocation
-		for _, x := range st.allocs {
-			if x.Activation != a.Activation {
-				rest = append(rest, x)
-			}
-		}
-		st.allocs = rest
+		// The allocation is not in the new pool yet: count it there as extra.
 		b := a
 		b.Pool = pool
-		if st.used(pool, &b) > st.poolSeats(pool) {
-			return nil, noSeats(st, pool)
+		used, err := st.used(ctx, pool, &b)
+		if err != nil {
+			return nil, err
+		}
+		if used > st.poolSeats(pool) {
+			return nil, noSeats(ctx, st, pool)
 		}
 		if err := tx.UpdateAllocation(ctx, b); err != nil {
+			return nil, err
+		}
+		if err := st.record(ctx, a.Pool, pool); err != nil {
 			return nil, err
 		}
 		moved = append(moved, a.Order+"/"+a.Product)

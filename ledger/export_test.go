@@ -14,3 +14,10 @@ func (t *Tx) PragmaForTest(ctx context.Context, name string) (string, error) {
 	err := t.tx.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
 	return v, err
 }
+
+// MigrateToForTest migrates the ledger up to an older schema version, so
+// that tests can fill a ledger the way an older oat did and upgrade it.
+func (d *DB) MigrateToForTest(ctx context.Context, version int) error {
+	_, _, err := d.migrate(ctx, version)
+	return err
+}

@@ -204,6 +204,7 @@ type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
 	stmts   *stmtCache // nil: run queries unprepared
+	c       *counters  // the counters this transaction read and changed (usage.go)
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
@@ -244,7 +245,12 @@ func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
-	if err := fn(&Tx{tx: tx, dialect: d.dialect, stmts: d.stmts}); err != nil {
+	t := &Tx{tx: tx, dialect: d.dialect, stmts: d.stmts}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := t.flushCounters(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}

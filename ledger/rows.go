@@ -200,6 +200,11 @@ func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
 
 // PutPool creates, resizes or (with zero seats) removes a named pool.
 func (t *Tx) PutPool(ctx context.Context, p Pool) error {
+	// The seats in use the transaction recorded must be written first:
+	// the database checks them against the pool's new size.
+	if err := t.flushCounters(ctx); err != nil {
+		return err
+	}
 	if p.Seats == 0 {
 		_, err := t.exec(ctx, `DELETE FROM pools WHERE order_id = ? AND product = ? AND name = ?`, p.Order, p.Product, p.Name)
 		return err
@@ -233,6 +238,9 @@ func (t *Tx) InsertActivation(ctx context.Context, a Activation) error {
 	_, err := t.exec(ctx, `INSERT INTO activations (`+activationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
 		a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason)
+	if err == nil {
+		t.counters().acts[a.ID] = [2]string{a.Email, a.Method}
+	}
 	return err
 }
 
@@ -257,6 +265,9 @@ func (t *Tx) ActiveActivationByKey(ctx context.Context, key []byte) (Activation,
 
 // UpdateActivation writes back an activation's mutable fields.
 func (t *Tx) UpdateActivation(ctx context.Context, a Activation) error {
+	if err := t.rehold(ctx, a); err != nil {
+		return err
+	}
 	_, err := t.exec(ctx, `UPDATE activations SET machine_hash = ?, machine = ?, host = ?, email = ?, seq = ?, state = ?, grp = ?,
 		updated = ?, released = ?, release_reason = ? WHERE id = ?`,
 		a.MachineHash, a.Machine, a.Host, a.Email, a.Seq, a.State, a.Group, a.Updated, a.Released, a.ReleaseReason, a.ID)
@@ -313,12 +324,28 @@ func (t *Tx) LatestLicense(ctx context.Context, activation string) (License, err
 func (t *Tx) InsertAllocation(ctx context.Context, a Allocation) error {
 	_, err := t.exec(ctx, `INSERT INTO allocations (activation_id, order_id, product, pool, grp, units, created, released)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released)
-	return err
+	if err != nil {
+		return err
+	}
+	return t.count(ctx, a, +1)
 }
 
 // UpdateAllocation writes back an allocation's pool, group, units and release time.
 func (t *Tx) UpdateAllocation(ctx context.Context, a Allocation) error {
-	_, err := t.exec(ctx, `UPDATE allocations SET pool = ?, grp = ?, units = ?, released = ?
+	old, err := t.allocations(ctx, `activation_id = ? AND order_id = ? AND product = ?`, a.Activation, a.Order, a.Product)
+	if err != nil {
+		return err
+	}
+	if len(old) != 1 {
+		return fmt.Errorf("allocation of %s on %s/%s: %w", a.Activation, a.Order, a.Product, ErrNotFound)
+	}
+	if err := t.count(ctx, old[0], -1); err != nil {
+		return err
+	}
+	if err := t.count(ctx, a, +1); err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `UPDATE allocations SET pool = ?, grp = ?, units = ?, released = ?
 		WHERE activation_id = ? AND order_id = ? AND product = ?`, a.Pool, a.Group, a.Units, a.Released, a.Activation, a.Order, a.Product)
 	return err
 }
@@ -342,35 +369,6 @@ func (t *Tx) ActivationAllocations(ctx context.Context, activation string) ([]Al
 // LineAllocations returns every allocation on an order line, released ones too.
 func (t *Tx) LineAllocations(ctx context.Context, order, product string) ([]Allocation, error) {
 	return t.allocations(ctx, `order_id = ? AND product = ?`, order, product)
-}
-
-// GroupAllocations returns the active allocations in a group (a hypervisor
-// host or a cluster) on orders of the purchaser e-mail.
-func (t *Tx) GroupAllocations(ctx context.Context, group, purchaser string) ([]Allocation, error) {
-	return t.allocations(ctx, `grp = ? AND released = 0 AND order_id IN (SELECT order_id FROM orders WHERE email = ?)`, group, purchaser)
-}
-
-// OrderMethods returns the activation methods in use by active activations on an order.
-func (t *Tx) OrderMethods(ctx context.Context, order string) ([]string, error) {
-	return t.activeColumn(ctx, "method", order)
-}
-
-// OrderEmails returns the e-mail addresses of active activations on an order.
-func (t *Tx) OrderEmails(ctx context.Context, order string) ([]string, error) {
-	return t.activeColumn(ctx, "email", order)
-}
-
-// activeColumn lists the distinct values of one activations column among
-// the activations that still hold seats on an order. col is one of our own
-// column names, never input.
-func (t *Tx) activeColumn(ctx context.Context, col, order string) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT DISTINCT a.`+col+` FROM activations a JOIN allocations l ON l.activation_id = a.id
-		WHERE l.order_id = ? AND l.released = 0 ORDER BY a.`+col, order)
-	return collect(rows, err, func(r scanner) (string, error) {
-		var m string
-		err := r.Scan(&m)
-		return m, err
-	})
 }
 
 // PutEmail inserts or replaces an order's e-mail approval row.
@@ -504,7 +502,7 @@ func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 
 // Tables lists the ledger's tables, for Dump.
 var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
-	"allocations", "emails", "receipts", "outbox", "audit"}
+	"allocations", "emails", "receipts", "outbox", "audit", "pool_usage", "group_usage", "order_holders"}
 
 // Dump returns every row of every table as text, in a stable order: a
 // snapshot for tests and diagnostics that shows whether anything changed.

@@ -145,6 +145,83 @@ var migrations = []migration{{
 		`CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
 		FOR EACH ROW EXECUTE FUNCTION oat_audit_append_only()`,
 	},
+}, {
+	// Count, don't scan: what holds an order's seats is kept as counters,
+	// changed in the same transaction as the allocations they count (see
+	// usage.go), so the issue path reads a few rows by primary key instead
+	// of every allocation of the order. The counters of an existing ledger
+	// are computed here from its allocations.
+	common: []string{
+		// Units held per order line and pool; pool '' is the whole line.
+		`CREATE TABLE pool_usage (
+			order_id       TEXT NOT NULL,
+			product        TEXT NOT NULL,
+			pool           TEXT NOT NULL,
+			units          BIGINT NOT NULL DEFAULT 0 CHECK (units >= 0),
+			released_units BIGINT NOT NULL DEFAULT 0 CHECK (released_units >= 0),
+			groups         BIGINT NOT NULL DEFAULT 0 CHECK (groups >= 0),
+			groups_ever    BIGINT NOT NULL DEFAULT 0 CHECK (groups_ever >= 0),
+			PRIMARY KEY (order_id, product, pool)
+		)`,
+		// Allocations per group (hypervisor host, cluster, person) of an
+		// order line and pool; pool '' is the whole line.
+		`CREATE TABLE group_usage (
+			order_id TEXT NOT NULL,
+			product  TEXT NOT NULL,
+			pool     TEXT NOT NULL,
+			grp      TEXT NOT NULL,
+			members  BIGINT NOT NULL DEFAULT 0 CHECK (members >= 0),
+			ever     BIGINT NOT NULL DEFAULT 0 CHECK (ever >= 0),
+			PRIMARY KEY (order_id, product, pool, grp)
+		)`,
+		`CREATE INDEX group_usage_grp ON group_usage(grp, pool)`,
+		// The e-mail addresses and methods of the activations holding
+		// seats on an order (A8, A11), with how many active allocations
+		// each; a row goes when its count reaches zero.
+		`CREATE TABLE order_holders (
+			order_id TEXT NOT NULL,
+			kind     TEXT NOT NULL CHECK (kind IN ('email', 'method')),
+			value    TEXT NOT NULL,
+			holders  BIGINT NOT NULL CHECK (holders > 0),
+			PRIMARY KEY (order_id, kind, value)
+		)`,
+		`INSERT INTO pool_usage (order_id, product, pool, units, released_units, groups, groups_ever)
+			SELECT order_id, product, pool,
+				SUM(CASE WHEN released = 0 THEN units ELSE 0 END), SUM(CASE WHEN released = 0 THEN 0 ELSE units END),
+				COUNT(DISTINCT CASE WHEN released = 0 THEN grp END), COUNT(DISTINCT grp)
+			FROM allocations GROUP BY order_id, product, pool
+			UNION ALL
+			SELECT order_id, product, '',
+				SUM(CASE WHEN released = 0 THEN units ELSE 0 END), SUM(CASE WHEN released = 0 THEN 0 ELSE units END),
+				COUNT(DISTINCT CASE WHEN released = 0 THEN grp END), COUNT(DISTINCT grp)
+			FROM allocations GROUP BY order_id, product`,
+		`INSERT INTO group_usage (order_id, product, pool, grp, members, ever)
+			SELECT order_id, product, pool, grp, SUM(CASE WHEN released = 0 THEN 1 ELSE 0 END), COUNT(*)
+			FROM allocations GROUP BY order_id, product, pool, grp
+			UNION ALL
+			SELECT order_id, product, '', grp, SUM(CASE WHEN released = 0 THEN 1 ELSE 0 END), COUNT(*)
+			FROM allocations GROUP BY order_id, product, grp`,
+		`INSERT INTO order_holders (order_id, kind, value, holders)
+			SELECT l.order_id, 'email', a.email, COUNT(*) FROM allocations l JOIN activations a ON a.id = l.activation_id
+			WHERE l.released = 0 GROUP BY l.order_id, a.email
+			UNION ALL
+			SELECT l.order_id, 'method', a.method, COUNT(*) FROM allocations l JOIN activations a ON a.id = l.activation_id
+			WHERE l.released = 0 GROUP BY l.order_id, a.method`,
+	},
+	// The seats in use, as the desk counts them under the product's
+	// model, next to the seats sold, so that the database itself refuses
+	// to oversell a line or a named pool (S3). The desk fills them in
+	// after this migration (desk.Init), from the counters above.
+	sqlite: []string{
+		`ALTER TABLE order_lines ADD COLUMN used BIGINT NOT NULL DEFAULT 0 CHECK (used >= 0 AND used <= seats)`,
+		`ALTER TABLE pools ADD COLUMN used BIGINT NOT NULL DEFAULT 0 CHECK (used >= 0 AND used <= seats)`,
+	},
+	postgres: []string{
+		`ALTER TABLE order_lines ADD COLUMN used BIGINT NOT NULL DEFAULT 0,
+			ADD CONSTRAINT order_lines_used CHECK (used >= 0 AND used <= seats)`,
+		`ALTER TABLE pools ADD COLUMN used BIGINT NOT NULL DEFAULT 0,
+			ADD CONSTRAINT pools_used CHECK (used >= 0 AND used <= seats)`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.
@@ -173,6 +250,11 @@ const versionTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // returns the versions before and after. It refuses a schema newer than
 // this oat knows.
 func (d *DB) Migrate(ctx context.Context) (from, to int, err error) {
+	return d.migrate(ctx, SchemaVersion)
+}
+
+// migrate brings the schema up to version target.
+func (d *DB) migrate(ctx context.Context, target int) (from, to int, err error) {
 	err = d.Update(ctx, func(t *Tx) error {
 		if d.dialect == Postgres {
 			// Two desks running init at once take turns.
@@ -191,7 +273,7 @@ func (d *DB) Migrate(ctx context.Context) (from, to int, err error) {
 		if v > SchemaVersion {
 			return fmt.Errorf("%w (schema %d, this oat knows %d)", ErrSchemaTooNew, v, SchemaVersion)
 		}
-		for n := v + 1; n <= SchemaVersion; n++ {
+		for n := v + 1; n <= target; n++ {
 			for _, s := range migrations[n-1].statements(d.dialect) {
 				if _, err := t.exec(ctx, s); err != nil {
 					return fmt.Errorf("migration %d: %w", n, err)
@@ -201,7 +283,7 @@ func (d *DB) Migrate(ctx context.Context) (from, to int, err error) {
 				return err
 			}
 		}
-		to = SchemaVersion
+		to = max(v, target)
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +19,9 @@ const (
 
 // Both modes are built once; they are immutable and safe for concurrent use.
 var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
+	encMode   = mustEncMode()
+	decMode   = mustDecMode()
+	canonMode = mustCanonMode()
 )
 
 func mustEncMode() cbor.EncMode {
@@ -31,7 +33,31 @@ func mustEncMode() cbor.EncMode {
 }
 
 func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
+	m, err := decOptions().DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// mustCanonMode decodes any item generically, keeping every integer as it
+// was written, so that re-encoding it shows whether it was deterministic.
+func mustCanonMode() cbor.DecMode {
+	o := decOptions()
+	o.IntDec = cbor.IntDecConvertNone
+	o.ExtraReturnErrors = cbor.ExtraDecErrorNone
+	m, err := o.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// decOptions are the hardened rules for every untrusted item. Claim names
+// are matched exactly: "Seq" is not "seq" (the spec says so, and a decoder
+// that folds case accepts claims no producer wrote).
+func decOptions() cbor.DecOptions {
+	return cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -41,11 +67,28 @@ func mustDecMode() cbor.DecMode {
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 		IntDec:            cbor.IntDecConvertSignedOrFail,
-	}.DecMode()
-	if err != nil {
-		panic(err)
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 	}
-	return m
+}
+
+// ErrNotDeterministic means an item is not the deterministic encoding of
+// itself (RFC 8949 §4.2.1): another spelling of the same data, which a
+// signature over bytes must not let through.
+var ErrNotDeterministic = errors.New("not in deterministic CBOR encoding")
+
+// Deterministic returns nil if data is one CBOR item that is exactly its own
+// deterministic encoding (sorted map keys, shortest integer, length and
+// float forms, definite lengths), under the hardened decoding rules.
+func Deterministic(data []byte) error {
+	var v any
+	if err := canonMode.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("%w (%s)", ErrNotDeterministic, describe(err))
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil || !bytes.Equal(again, data) {
+		return ErrNotDeterministic
+	}
+	return nil
 }
 
 // ErrClaims means a payload is not a valid claims map for its kind.

@@ -243,6 +243,11 @@ func parseRaw(raw []byte) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The payload is signed as bytes: a second spelling of the same claims
+	// (unsorted keys, long integer forms) is another file, and refused.
+	if err := Deterministic(s.Payload); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrClaims, err)
+	}
 	return &Message{Kind: kind, KeyID: id, Payload: s.Payload, protected: s.Protected, signature: s.Signature, raw: raw}, nil
 }
 
@@ -266,6 +271,11 @@ func parseProtected(prot []byte) (Kind, keys.ID, error) {
 				return 0, id, fmt.Errorf("%w: %v is marked critical but absent", ErrCritical, l)
 			}
 		}
+	}
+	// Only one encoding of the header is accepted: reordered labels or a
+	// longer integer form would be the same header spelled another way.
+	if err := Deterministic(prot); err != nil {
+		return 0, id, fmt.Errorf("%w: protected header: %w", ErrMalformed, err)
 	}
 	for label := range h {
 		switch label {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/oat-toolkit/oat/internal/forge"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/signing"
@@ -159,6 +161,33 @@ func FuzzHeader(f *testing.F) {
 		}
 		if m.Expect(m.Kind) != nil {
 			t.Fatal("Expect rejects the message's own kind")
+		}
+	})
+}
+
+// FuzzDeterministic: no input panics; every failure is ErrNotDeterministic;
+// whatever passes decodes and encodes back to exactly the same bytes, so a
+// second spelling of one item can never pass.
+func FuzzDeterministic(f *testing.F) {
+	for _, s := range [][]byte{{0xa0}, {0xa1, 0x01, 0x02}, {0xa2, 0x02, 0x00, 0x01, 0x00}, {0x18, 0x01}, {0xb8, 0x00}, {0x9f, 0xff}} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := signing.Deterministic(data)
+		if err != nil {
+			if !errors.Is(err, signing.ErrNotDeterministic) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		var v any
+		if err := cbor.Unmarshal(data, &v); err != nil {
+			t.Fatalf("accepted %x, which does not decode: %v", data, err)
+		}
+		enc, _ := cbor.CoreDetEncOptions().EncMode()
+		again, err := enc.Marshal(v)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("accepted %x, whose deterministic encoding is %x (%v)", data, again, err)
 		}
 	})
 }

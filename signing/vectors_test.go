@@ -289,6 +289,32 @@ func writeVectors(t *testing.T) {
 	invalid("license-indefinite.oat", "license", "vendor.pub", "malformed", "the COSE array with indefinite length", armorLic(indef))
 	invalid("license-oversize.oat", "license", "vendor.pub", "too-large", "a file over the 64 KiB cap",
 		append(bytes.Clone(lic), bytes.Repeat([]byte("\n"), signing.MaxFileSize)...))
+	// Another spelling of a genuine file, correctly signed (issue 12): the
+	// spec is strict, so each is a different, invalid file.
+	enc, _ := cbor.CoreDetEncOptions().EncMode()
+	var licClaims map[any]any
+	if err := cbor.Unmarshal(licPayload, &licClaims); err != nil {
+		t.Fatal(err)
+	}
+	licClaims["Seq"] = licClaims["seq"]
+	delete(licClaims, "seq")
+	invalid("license-claim-case.oat", "license", "vendor.pub", "claims", `the claim "seq" spelled "Seq", payload otherwise deterministic`,
+		armorLic(sign1(t, header(-8, licCT, vendorKey), []byte{0xa0}, must(enc.Marshal(licClaims)), vendorKey)))
+	// The payload's first pair (iss, key 1) moved to the end.
+	issLen := 1 + len(cborText("oat-desk.example"))
+	unsorted := append([]byte{licPayload[0]}, licPayload[1+issLen:]...)
+	unsorted = append(unsorted, licPayload[1:1+issLen]...)
+	invalid("license-payload-unsorted.oat", "license", "vendor.pub", "claims", "the claims map with its keys not in deterministic order (iss last)",
+		armorLic(sign1(t, header(-8, licCT, vendorKey), []byte{0xa0}, unsorted, vendorKey)))
+	kid := must(hexID(vendorKey))
+	reordered := append([]byte{0xa3, 0x03}, cborText(licCT)...)
+	reordered = append(append(reordered, 0x01, 0x27, 0x04, 0x48), kid...)
+	invalid("license-header-reordered.oat", "license", "vendor.pub", "malformed", "the protected header written as {3: ct, 1: -8, 4: kid}",
+		armorLic(sign1(t, reordered, []byte{0xa0}, licPayload, vendorKey)))
+	longAlg := append([]byte{0xa3, 0x01, 0x38, 0x07, 0x03}, cborText(licCT)...)
+	longAlg = append(append(longAlg, 0x04, 0x48), kid...)
+	invalid("license-header-long-int.oat", "license", "vendor.pub", "malformed", "alg -8 written in the two-byte form 38 07",
+		armorLic(sign1(t, longAlg, []byte{0xa0}, licPayload, vendorKey)))
 	badReq := must(request.Seal(vectorRequest(), installationKey))
 	badReqMsg, _ := signing.Parse(badReq)
 	reqRaw := bytes.Clone(badReqMsg.Raw())

@@ -122,6 +122,9 @@ func loadRun(t *testing.T, dsn string) {
 	for _, h := range live {
 		want[h.order]++
 	}
+	if err := d.DB().VerifyCounters(ctx); err != nil {
+		t.Error(err)
+	}
 	replayed := replayAudit(t, d)
 	for _, o := range orders {
 		v, err := d.Show(ctx, o)

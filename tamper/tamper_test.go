@@ -10,7 +10,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/oat-toolkit/oat/internal/forge"
 	"github.com/oat-toolkit/oat/keys"
@@ -102,6 +105,7 @@ func TestTamperMatrix(t *testing.T) {
 				{"kind swaps", kindSwaps(k, ks, parts)},
 				{"key ID changes", keyIDChanges(k, parts, s)},
 				{"header changes", headerChanges(k, parts, raw)},
+				{"payload respellings", respellings(k, parts)},
 			}
 			total, same := 0, 0
 			for _, g := range groups {
@@ -282,6 +286,9 @@ func headerChanges(k kind, p forge.Parts, raw []byte) []variant {
 		"duplicate alg":     forge.Map(forge.Int(1), forge.Int(-8), forge.Int(1), forge.Int(-8), forge.Int(3), forge.Tstr(k.ctype), forge.Int(4), forge.Bstr(kid)),
 		"header not a map":  forge.Array(forge.Int(1), forge.Int(-8)),
 		"empty header":      {},
+		"labels reordered":  forge.Map(forge.Int(3), forge.Tstr(k.ctype), forge.Int(1), forge.Int(-8), forge.Int(4), forge.Bstr(kid)),
+		"alg in long form":  forge.Map(forge.Int(1), []byte{0x38, 0x07}, forge.Int(3), forge.Tstr(k.ctype), forge.Int(4), forge.Bstr(kid)),
+		"kid length long":   forge.Map(forge.Int(1), forge.Int(-8), forge.Int(3), forge.Tstr(k.ctype), forge.Int(4), append([]byte{0x58, 0x08}, kid...)),
 		"crit names absent": forge.Map(forge.Int(1), forge.Int(-8), forge.Int(2), forge.Array(forge.Int(5)), forge.Int(3), forge.Tstr(k.ctype), forge.Int(4), forge.Bstr(kid)),
 	}
 	var out []variant
@@ -305,6 +312,48 @@ func headerChanges(k kind, p forge.Parts, raw []byte) []variant {
 	}
 	for name, env := range envelopes {
 		out = append(out, both(name, k.label, env)...)
+	}
+	return out
+}
+
+// respellings re-sign, with the right key, the same claims spelled another
+// way: pairs out of deterministic order, a longer integer or length form,
+// and every text claim name in upper case. The spec accepts one spelling.
+func respellings(k kind, p forge.Parts) []variant {
+	var out []variant
+	pl := p.Payload
+	if len(pl) < 2 || pl[0]&0xe0 != 0xa0 || pl[0] == 0xbf {
+		return nil
+	}
+	// The first map key written in a one-byte-longer form, when it is a
+	// small unsigned integer (a CWT claim).
+	if pl[1] < 24 {
+		longKey := append([]byte{pl[0], 0x18, pl[1]}, pl[2:]...)
+		out = append(out, both("first key in long form", k.label, forge.Sign(k.signer, k.ctype, longKey))...)
+	}
+	// The whole map's length in the long form.
+	longLen := append([]byte{0xb8, pl[0] & 0x1f}, pl[1:]...)
+	out = append(out, both("map length in long form", k.label, forge.Sign(k.signer, k.ctype, longLen))...)
+	// Each text claim name with its first letter in upper case, the map
+	// otherwise deterministic: no claim of the kind has that name.
+	enc, _ := cbor.CoreDetEncOptions().EncMode()
+	var claims map[any]any
+	if err := cbor.Unmarshal(pl, &claims); err != nil {
+		return out
+	}
+	for name := range claims {
+		text, ok := name.(string)
+		if !ok || text == "" || text[0] < 'a' || text[0] > 'z' {
+			continue
+		}
+		c := maps.Clone(claims)
+		c[string(text[0]-('a'-'A'))+text[1:]] = c[name]
+		delete(c, name)
+		b, err := enc.Marshal(c)
+		if err != nil {
+			continue
+		}
+		out = append(out, both("claim "+text+" capitalised", k.label, forge.Sign(k.signer, k.ctype, b))...)
 	}
 	return out
 }
