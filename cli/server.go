@@ -401,6 +401,10 @@ func printStatus(w io.Writer, st *store.Status) {
 	switch st.State {
 	case store.StateActive:
 		fmt.Fprintf(w, "ACTIVE: license %d of activation %s (issued %s by %s)\n", st.LicenseSeq, st.Activation, dateOf(st.IssuedAt), st.Issuer)
+	case store.StateGrace:
+		fmt.Fprintf(w, "GRACE: license %d of activation %s works until %s, unless the server reaches the license portal (A5)\n", st.LicenseSeq, st.Activation, dateOf(st.Online.Suspends))
+	case store.StateSuspended:
+		fmt.Fprintf(w, "SUSPENDED: license %d of activation %s is suspended until the server reaches the license portal again (oat refresh, A5)\n", st.LicenseSeq, st.Activation)
 	case store.StateExpired:
 		fmt.Fprintf(w, "EXPIRED: license %d of activation %s is no longer in force\n", st.LicenseSeq, st.Activation)
 	case store.StateTrial:
@@ -438,6 +442,9 @@ func printStatus(w io.Writer, st *store.Status) {
 	}
 	if len(st.Copies) > 0 {
 		printCopies(w, st.Copies)
+	}
+	if o := st.Online; o != nil {
+		fmt.Fprintf(w, "online activation via %s: last contact %s, %s\n", o.Portal, dateOf(o.LastContact), o.State)
 	}
 	if p := st.PendingRequest; p != nil {
 		fmt.Fprintf(w, "pending request %s (order %s, made %s) awaits its license\n", p.File, p.Order, dateOf(p.Created))
