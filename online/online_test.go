@@ -130,7 +130,7 @@ func TestRuleA5_EveryDay(t *testing.T) {
 		return online.Suspended
 	}
 	for d := 0; d <= 45; d++ {
-		for _, at := range []time.Time{days(float64(d)), days(float64(d+1)).Add(-time.Second)} {
+		for _, at := range []time.Time{days(float64(d)), days(float64(d + 1)).Add(-time.Second)} {
 			var h online.Heartbeat
 			h.Contact(t0)
 			st := h.Status(at)
