@@ -14,6 +14,8 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/oat-toolkit/oat/termsafe"
 )
 
 // env is what a command may touch of the outside world. Commands read it
@@ -33,16 +35,21 @@ type env struct {
 // Main runs the oat command line with args (args[0] is the program name)
 // and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return (&env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}).run(args)
+	// Everything oat prints goes through termsafe: a control character from
+	// a request, a license or the ledger is shown escaped, never executed by
+	// the terminal.
+	out, errOut := termsafe.NewWriter(stdout), termsafe.NewWriter(stderr)
+	defer out.Flush()
+	defer errOut.Flush()
+	return (&env{stdin: stdin, stdout: out, stderr: errOut, getenv: os.Getenv}).run(args)
 }
 
 // run runs the command line in e.
 func (e *env) run(args []string) int {
-	stderr := e.stderr
+	errOut := e.stderr
 	app := newApp(e)
 	if err := app.Run(interspersed(app, args)); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		fmt.Fprintf(stderr, "oat: %s\n", msg)
+		fmt.Fprintf(errOut, "oat: %s\n", plainMessage(err))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
@@ -61,19 +68,25 @@ func newApp(e *env) *ucli.App {
 		Reader:               e.stdin,
 		Writer:               e.stdout,
 		ErrWriter:            e.stderr,
+		Flags:                []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version"}},
 		// A word that is no command is a usage error, not a help topic.
-		Action: subcommandUsage,
+		Action: func(c *ucli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(e.stdout, version())
+				return nil
+			}
+			return subcommandUsage(c)
+		},
 		// Errors are printed once, by Main, as one line.
 		ExitErrHandler: func(*ucli.Context, error) {},
-		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
 	}
 	// In the order of the flow: keys, the server's commands, the desk, the
 	// portal, then inspection and the demo.
 	app.Commands = append(app.Commands, keysCommand(e))
 	app.Commands = append(app.Commands, serverCommands(e)...)
 	app.Commands = append(app.Commands, deskCommand(e), portalCommand(e), productKeyCommand(e), showCommand(e), demoCommand(e))
+	app.Commands = append(app.Commands, completionCommand(e))
+	enforceContract(app)
 	return app
 }
 
@@ -110,8 +123,19 @@ func subcommandUsage(c *ucli.Context) error {
 		}
 		return usagef("%s: unknown command %q", c.Command.FullName(), c.Args().First())
 	}
-	if c.Command == nil || c.Command.Name == c.App.Name {
-		return ucli.ShowAppHelp(c)
+	// A parent command alone is a usage mistake too: say what could follow.
+	var names []string
+	cmds := c.App.Commands
+	if c.Command != nil && c.Command.Name != c.App.Name {
+		cmds = c.Command.Subcommands
 	}
-	return ucli.ShowSubcommandHelp(c)
+	for _, s := range cmds {
+		if !s.Hidden && s.Name != "help" {
+			names = append(names, s.Name)
+		}
+	}
+	if c.Command == nil || c.Command.Name == c.App.Name {
+		return usagef("missing a command (%s)", strings.Join(names, ", "))
+	}
+	return usagef("%s: missing a command (%s)", c.Command.FullName(), strings.Join(names, ", "))
 }

@@ -151,7 +151,7 @@ func (e *env) actor() string {
 // openDesk opens the ledger at --db and checks its schema.
 func (e *env) openDesk(c *ucli.Context) (*desk.Desk, func(), error) {
 	ctx := c.Context
-	db, err := ledger.Open(ctx, c.String("db"))
+	db, err := ledger.OpenExisting(ctx, c.String("db"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,6 +291,13 @@ func (e *env) deskIssue(c *ucli.Context) error {
 			return fmt.Errorf("--out-dir %s: not a directory", outDir)
 		}
 	}
+	// Every output is checked before the ledger records anything: a seat
+	// must not be taken for a license that cannot be written.
+	for target := range targets {
+		if err := checkOut(c, target); err != nil {
+			return fmt.Errorf("license %w", err)
+		}
+	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
 		return err
@@ -309,8 +316,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		if outDir != "" {
 			target = filepath.Join(outDir, licenseName(is.Name))
 		}
-		if err := atomicfile.Write(target, is.File, 0o644); err != nil {
-			return fmt.Errorf("license %s: %w (the ledger has recorded it: issue the same request again to get the same license)", target, err)
+		if err := writeOut(c, target, is.File); err != nil {
+			return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)
 		}
 		e.printIssued(is, target)
 	}
@@ -337,6 +344,10 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	target := c.String("out")
+	if err := checkOut(c, target); err != nil {
+		return fmt.Errorf("license %w", err)
+	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
 		return err
@@ -352,9 +363,8 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	target := c.String("out")
-	if err := atomicfile.Write(target, is.File, 0o644); err != nil {
-		return fmt.Errorf("license %s: %w (the ledger has recorded license %d; run oat desk update again for a newer one)", target, err, is.Sequence)
+	if err := writeOut(c, target, is.File); err != nil {
+		return fmt.Errorf("license %w (the ledger has recorded license %d; run oat desk update again for a newer one)", err, is.Sequence)
 	}
 	e.printIssued(*is, target)
 	return nil

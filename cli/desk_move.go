@@ -35,6 +35,9 @@ func deskMoveCommand(e *env) *ucli.Command {
 			if err != nil {
 				return fmt.Errorf("request %s: %w", path, err)
 			}
+			if err := checkOut(c, out); err != nil {
+				return fmt.Errorf("license %w", err)
+			}
 			vendor, err := e.vendorKey(c)
 			if err != nil {
 				return err
@@ -49,8 +52,8 @@ func deskMoveCommand(e *env) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if err := atomicfile.Write(out, is.File, 0o644); err != nil {
-				return fmt.Errorf("license %s: %w (the ledger has recorded the move: issue the same request again with oat desk issue to get the same license)", out, err)
+			if err := writeOut(c, out, is.File); err != nil {
+				return fmt.Errorf("license %w (the ledger has recorded the move: issue the same request again with oat desk issue to get the same license)", err)
 			}
 			e.printIssued(*is, out)
 			return nil

@@ -147,7 +147,7 @@ func (e *env) runPortal(c *ucli.Context) error {
 		return err
 	}
 
-	db, err := ledger.Open(ctx, c.String("db"))
+	db, err := ledger.OpenExisting(ctx, c.String("db"))
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,10 @@ func (e *env) storeOptions() store.Options {
 
 // withStore opens and locks the store for the length of fn.
 func (e *env) withStore(c *ucli.Context, fn func(*store.Store) error) error {
-	s, err := store.Open(c.String("store"), e.storeOptions())
+	opts := e.storeOptions()
+	// --force exists on the commands that write a file (request, deactivate).
+	opts.Overwrite = c.Bool("force")
+	s, err := store.Open(c.String("store"), opts)
 	if err != nil {
 		return err
 	}
@@ -313,6 +316,9 @@ func requestCommand(e *env) *ucli.Command {
 			if err := info.Validate(); err != nil {
 				return fmt.Errorf("request %s: %w", out, err)
 			}
+			if err := checkOut(c, out); err != nil {
+				return fmt.Errorf("request %w", err)
+			}
 			return e.withStore(c, func(s *store.Store) error {
 				replacing := s.Pending() != nil
 				pass, err := e.passphrase(c, filepath.Join(s.Dir(), store.KeyFile), false)
@@ -486,6 +492,9 @@ func deactivateCommand(e *env) *ucli.Command {
 			}
 			if out == "" {
 				return e.withStore(c, func(s *store.Store) error { return e.deactivateOnline(c, s) })
+			}
+			if err := checkOut(c, out); err != nil {
+				return fmt.Errorf("receipt %w", err)
 			}
 			return e.withStore(c, func(s *store.Store) error {
 				if s.Installed() == nil {

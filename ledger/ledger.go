@@ -21,6 +21,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +49,8 @@ var (
 	ErrSchemaTooNew = errors.New("the ledger's schema is newer than this oat knows; use a newer oat")
 	// ErrNotInitialized means the database has no (or an older) ledger schema.
 	ErrNotInitialized = errors.New("the ledger is not initialized or is out of date: run oat desk init")
+	// ErrNoLedger means OpenExisting found no SQLite file at the path.
+	ErrNoLedger = errors.New("no ledger there (oat desk init creates one)")
 )
 
 // DB is an open ledger.
@@ -113,7 +118,19 @@ func (c *stmtCache) close() {
 // Open opens the ledger at dsn: a postgres:// or postgresql:// URL, or else
 // a file path for SQLite (created if missing). It does not migrate; call
 // Migrate (oat desk init) for that, and Check before using the ledger.
+// Everything but creating a ledger uses OpenExisting instead.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return open(ctx, dsn, true)
+}
+
+// OpenExisting is Open for a ledger that must exist already: a SQLite path
+// that names no file fails with ErrNoLedger and creates nothing, so a typo
+// in --db does not leave an empty database behind.
+func OpenExisting(ctx context.Context, dsn string) (*DB, error) {
+	return open(ctx, dsn, false)
+}
+
+func open(ctx context.Context, dsn string, create bool) (*DB, error) {
 	if dsn == "" {
 		return nil, errors.New("ledger: empty DSN (a file path or postgres://...)")
 	}
@@ -126,9 +143,18 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	} else {
 		d.dialect = SQLite
 		d.name = dsn
-		d.sql, err = sql.Open("sqlite", sqliteDSN(dsn, "immediate"))
+		if err := checkSQLitePath(dsn, create); err != nil {
+			return nil, fmt.Errorf("ledger %s: %w", dsn, err)
+		}
+		mode := "rwc"
+		if !create {
+			// mode=rw: SQLite itself refuses to create the file, even if
+			// it vanished since the check above.
+			mode = "rw"
+		}
+		d.sql, err = sql.Open("sqlite", sqliteDSN(dsn, "immediate")+"&mode="+mode)
 		if err == nil {
-			d.read, err = sql.Open("sqlite", sqliteDSN(dsn, "deferred")+"&_pragma=query_only(1)")
+			d.read, err = sql.Open("sqlite", sqliteDSN(dsn, "deferred")+"&_pragma=query_only(1)&mode="+mode)
 		}
 	}
 	if err != nil {
@@ -145,6 +171,32 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("ledger %s: %w", d.name, err)
 	}
 	return d, nil
+}
+
+// checkSQLitePath explains in words what SQLite would report as "unable to
+// open database file (14)": a missing file or directory, a directory in
+// place of the file.
+func checkSQLitePath(path string, create bool) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return errors.New("is a directory, not a ledger file")
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return err
+	case !create:
+		return ErrNoLedger
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("the directory %s does not exist", dir)
+	}
+	return nil
 }
 
 // sqliteDSN turns a path into a modernc.org/sqlite URI that sets what the

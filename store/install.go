@@ -55,6 +55,9 @@ func (r *RequestInfo) Validate() error {
 // with passphrase), writes it to out, and remembers its nonce as the
 // pending request, replacing any earlier one.
 func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*request.Request, error) {
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
+	}
 	r, data, err := s.NewRequest(info, passphrase)
 	if err != nil {
 		return nil, err
@@ -64,7 +67,7 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 	st.Pending = r.pending(abs)
 	// The file first: if the commit then fails, the request on disk answers
 	// to no pending nonce and its license will be refused, which is safe.
-	if err := atomicfile.Write(out, data, 0o644); err != nil {
+	if err := s.writeOutput(out, data); err != nil {
 		return nil, err
 	}
 	if err := s.commit(st); err != nil {
@@ -290,7 +293,10 @@ func (s *Store) RewriteReceipt(out string) (*release.Receipt, error) {
 	if r.Online {
 		return nil, fmt.Errorf("%w: the last release was made online and the license desk confirmed it; there is no receipt to carry", ErrNoLicense)
 	}
-	if err := atomicfile.Write(out, s.st.Released, 0o644); err != nil {
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
+	}
+	if err := s.writeOutput(out, s.st.Released); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -309,6 +315,9 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	if s.st.Online != nil {
 		return nil, ErrOnline
 	}
+	if err := s.checkOutput(out); err != nil {
+		return nil, err
+	}
 	s.cleanup()
 	r, receipt, err := s.signReceipt(reason, false, passphrase)
 	if err != nil {
@@ -317,7 +326,7 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	if err := s.removeLicense(receipt); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(out, receipt, 0o644); err != nil {
+	if err := s.writeOutput(out, receipt); err != nil {
 		return nil, fmt.Errorf("%w (the license is removed and the receipt is kept in the store: run oat deactivate again to write it)", err)
 	}
 	return r, nil

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oat-toolkit/oat/atomicfile"
@@ -92,6 +93,59 @@ type Options struct {
 	Now func() time.Time
 	// KDF protects the installation key at Init; zero means keys.DefaultKDF.
 	KDF keys.KDFParams
+	// Overwrite lets a request or release receipt replace an existing file
+	// (the CLI's --force). By default writing over a file fails with an
+	// error wrapping ErrOutputExists, before anything changes.
+	Overwrite bool
+}
+
+// ErrOutputExists is returned when a request or receipt would replace an
+// existing file and Options.Overwrite is false.
+var ErrOutputExists = errors.New("the file exists: oat does not overwrite files (give --force to replace it)")
+
+// OutputMode is the mode of request and receipt files: they carry the
+// order's fulfillment number, the order's only secret.
+const OutputMode fs.FileMode = 0o600
+
+// checkOutput fails early, before any change, if out cannot be written:
+// its directory is missing, or it exists and may not be replaced.
+func (s *Store) checkOutput(out string) error {
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: the directory %s does not exist", out, dir)
+	}
+	st, err := os.Lstat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", out, unwrapPath(err))
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory", out)
+	case !s.opts.Overwrite:
+		return fmt.Errorf("%s: %w", out, ErrOutputExists)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s exists and is not a regular file", out)
+	}
+	return nil
+}
+
+// writeOutput writes a request or receipt file whole, never over an
+// existing file unless Overwrite is set.
+func (s *Store) writeOutput(out string, data []byte) error {
+	var err error
+	if s.opts.Overwrite {
+		err = atomicfile.Write(out, data, OutputMode)
+	} else {
+		err = atomicfile.Create(out, data, OutputMode)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s: %w", out, ErrOutputExists)
+	}
+	return fmt.Errorf("cannot write %s: %w", out, unwrapPath(err))
 }
 
 // Product is a co-installed product registered with the store.
@@ -254,11 +308,15 @@ func acquire(dir string) (*os.File, error) {
 
 // Open locks the store in dir and reads it. Close releases the lock.
 func Open(dir string, opts Options) (*Store, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("store %s: is a file, not a store directory", dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			// ENOTDIR: a file where a directory of the path should be.
 			return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialized)
 		}
-		return nil, fmt.Errorf("store %s: %w", dir, err)
+		return nil, fmt.Errorf("store %s: %w", dir, unwrapPath(err))
 	}
 	lock, err := acquire(dir)
 	if err != nil {
