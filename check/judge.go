@@ -74,11 +74,17 @@ func Judge(f Facts) (*Verdict, error) {
 		return notLicensed(Unlicensed, err)
 	}
 	v.Activation, v.LicenseSeq = l.Activation, l.Sequence
+	// A renewal (A19) adds the product again under its new order beside
+	// the entitlement that ends: the product runs under the one that
+	// lasts longest (perpetual, 0, longest of all).
 	var ent *response.Entitlement
 	for i := range l.Products {
-		if l.Products[i].Code == f.Product {
-			ent = &l.Products[i]
-			break
+		e := &l.Products[i]
+		if e.Code != f.Product {
+			continue
+		}
+		if ent == nil || (ent.Expires != 0 && (e.Expires == 0 || e.Expires > ent.Expires)) {
+			ent = e
 		}
 	}
 	if ent == nil {

@@ -86,8 +86,24 @@ func TestInstalledByStore(t *testing.T) {
 	if err != nil || v.State != check.Licensed {
 		t.Fatalf("installed: %v %+v", err, v)
 	}
+	// oat status judges each product by the same rules: on other hardware
+	// both say the product may not run, and why.
+	writeRoot(t, root, map[string]string{
+		"sys/class/dmi/id/product_uuid":   "4c4c4544-0000-1111-2222-333344445555\n",
+		"sys/class/dmi/id/product_serial": "9ZZZZ99\n",
+		"sys/class/net/eno1/address":      "b0:83:fe:aa:bb:01\n",
+	})
+	v, err = check.Check(settings, "backup-server", []ed25519.PublicKey{pub}, opt)
+	var st *store.Status
+	do(func(s *store.Store) (err error) { st, err = s.Status(); return err })
+	if p := st.Products[0]; !errors.Is(err, check.ErrOtherMachine) || p.Licensed || p.State != string(v.State) || p.Reason != v.Reason {
+		t.Fatalf("status %+v, check %v %+v", p, err, v)
+	}
 
-	do(func(s *store.Store) error { _, err := s.Deactivate(filepath.Join(base, "release.oat"), "", pass); return err })
+	do(func(s *store.Store) error {
+		_, err := s.Deactivate(filepath.Join(base, "release.oat"), "", pass)
+		return err
+	})
 	v, err = check.Check(settings, "backup-server", []ed25519.PublicKey{pub}, opt)
 	if !errors.Is(err, check.ErrNoLicense) || v.State != check.Trial || v.TrialDaysLeft != 29 {
 		t.Fatalf("after deactivate: %v %+v", err, v)

@@ -108,6 +108,10 @@ func relaxRequired(cmd *ucli.Command) []string {
 			cp := *x
 			cp.Required = false
 			cmd.Flags[i] = &cp
+		case countFlag:
+			cp := *x.Int64Flag
+			cp.Required = false
+			cmd.Flags[i] = countFlag{&cp}
 		case *ucli.IntFlag:
 			cp := *x
 			cp.Required = false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -53,7 +54,7 @@ func deskCommand(e *env) *ucli.Command {
 						&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 						&ucli.StringFlag{Name: "email", Usage: "the purchaser's e-mail `ADDRESS`", Required: true},
 						&ucli.StringFlag{Name: "product", Usage: "product `CODE` from the catalog", Required: true},
-						&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true},
+						seatsFlag("`N` seats"),
 						&ucli.StringFlag{Name: "expires", Usage: "last day of a subscription, `YYYY-MM-DD` (default: perpetual)"},
 					},
 					Action: e.deskOrderAdd,
@@ -109,6 +110,7 @@ func deskCommand(e *env) *ucli.Command {
 				Action: e.deskReleaseStale,
 			},
 			deskMoveCommand(e),
+			deskReassignCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",
@@ -125,7 +127,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
-					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats", Required: true}},
+					seatsFlag("`N` seats (0 removes the pool)")},
 				Action: e.deskPool,
 			},
 			{
@@ -388,7 +390,7 @@ func (e *env) deskRelease(c *ucli.Context) error {
 	if err != nil {
 		return fmt.Errorf("receipt %s: %w", path, err)
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s): %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
 }
 
@@ -405,8 +407,33 @@ func (e *env) deskReleaseStale(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s back in %q\n", rel.Activation, rel.Host, strings.Join(rel.Products, ", "), ledger.DefaultPool)
+	fmt.Fprintf(e.stdout, "released activation %s (host %s) by hand: %s\n", rel.Activation, rel.Host, releasedWhat(rel))
 	return nil
+}
+
+// releasedWhat says where a release put each product's seats: back in the
+// default pool (A15), or still used where each activation consumed one
+// for good (B23).
+func releasedWhat(rel *desk.Released) string {
+	var back, kept []string
+	for _, p := range rel.Products {
+		if slices.Contains(rel.Consumed, p) {
+			kept = append(kept, p)
+		} else {
+			back = append(back, p)
+		}
+	}
+	var parts []string
+	if len(back) > 0 {
+		parts = append(parts, fmt.Sprintf("%s back in %q", strings.Join(back, ", "), ledger.DefaultPool))
+	}
+	if len(kept) > 0 {
+		parts = append(parts, fmt.Sprintf("%s stays used (each deployment consumes its license, B23)", strings.Join(kept, ", ")))
+	}
+	if len(parts) == 0 {
+		return "it held no seats"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (e *env) deskApprove(c *ucli.Context) error {

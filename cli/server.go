@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,9 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/keys"
+	"github.com/oat-toolkit/oat/signing"
 	"github.com/oat-toolkit/oat/store"
 )
 
@@ -22,7 +25,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		activateCommand(e), refreshCommand(e), statusCommand(e), deactivateCommand(e), trustCommand(e),
+		activateCommand(e), refreshCommand(e), statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -127,33 +130,52 @@ func trustedKeys(sets ...*keys.TrustSet) []ed25519.PublicKey {
 }
 
 func trustCommand(e *env) *ucli.Command {
+	apply := func(verb string, remove bool) func(c *ucli.Context) error {
+		return func(c *ucli.Context) error {
+			if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
+				return err
+			}
+			path := c.Args().First()
+			data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+			if err != nil {
+				return fmt.Errorf("trust %s %s: %w", verb, path, err)
+			}
+			if bytes.Contains(data, []byte("-----BEGIN PUBLIC KEY-----")) {
+				return fmt.Errorf("trust %s %s: a public key is not a rotation statement: trust changes only through a statement signed by a vendor key this installation trusts (the vendor writes one with oat keys rotate)", verb, path)
+			}
+			return e.withStore(c, func(s *store.Store) error {
+				st, err := s.ApplyRotation(data, remove)
+				if err != nil {
+					return fmt.Errorf("trust %s %s: %w", verb, path, err)
+				}
+				if remove {
+					fmt.Fprintf(e.stdout, "no longer trusting vendor key %s\n", keys.ID(st.Remove))
+				} else {
+					fmt.Fprintf(e.stdout, "trusting vendor key %s\n", keys.KeyID(st.Add))
+				}
+				return nil
+			})
+		}
+	}
 	return &ucli.Command{
 		Name:   "trust",
 		Usage:  "manage the vendor keys an installation trusts (key rotation)",
 		Action: subcommandUsage,
 		Subcommands: []*ucli.Command{{
-			Name:      "add",
-			Usage:     "trust another vendor public key as well",
-			ArgsUsage: "VENDOR.pub",
+			Name:  "add",
+			Usage: "trust another vendor key, on a rotation statement signed by a trusted vendor key",
+			Description: "FILE is a rotation statement (OAT ROTATION) the vendor wrote with oat keys rotate. It must\n" +
+				"verify with a key this installation trusts now, through the chain from the keys given at\n" +
+				"init. A public key alone is refused: an administrator cannot trust a key of their own.",
+			ArgsUsage: "FILE",
 			Flags:     []ucli.Flag{storeFlag},
-			Action: func(c *ucli.Context) error {
-				if err := requireArgs(c, 1, "one VENDOR.pub"); err != nil {
-					return err
-				}
-				t, err := keys.LoadTrustSet(c.Args().First())
-				if err != nil {
-					return err
-				}
-				return e.withStore(c, func(s *store.Store) error {
-					for _, k := range trustedKeys(t) {
-						if err := s.AddTrust(k); err != nil {
-							return err
-						}
-						fmt.Fprintf(e.stdout, "trusting vendor key %s\n", keys.KeyID(k))
-					}
-					return nil
-				})
-			},
+			Action:    apply("add", false),
+		}, {
+			Name:      "remove",
+			Usage:     "stop trusting a vendor key, on a removal statement signed by a trusted vendor key",
+			ArgsUsage: "FILE",
+			Flags:     []ucli.Flag{storeFlag},
+			Action:    apply("remove", true),
 		}, {
 			Name:  "list",
 			Usage: "list the trusted vendor key IDs",
@@ -164,7 +186,11 @@ func trustCommand(e *env) *ucli.Command {
 				}
 				return e.withStore(c, func(s *store.Store) error {
 					for _, id := range s.Trusted().IDs() {
-						fmt.Fprintln(e.stdout, id)
+						note := ""
+						if _, err := s.Roots().Lookup(id); err == nil {
+							note = " (given at init)"
+						}
+						fmt.Fprintf(e.stdout, "%s%s\n", id, note)
 					}
 					return nil
 				})
@@ -366,7 +392,13 @@ func installCommand(e *env) *ucli.Command {
 					codes = append(codes, p.Code)
 				}
 				fmt.Fprintf(e.stdout, "installed %s: license %d of activation %s, products %s\n", path, l.Sequence, l.Activation, strings.Join(codes, ", "))
-				if res.Replaced != 0 {
+				switch {
+				case res.Replaced == 0:
+				case res.ReplacedActivation != "" && res.ReplacedActivation != l.Activation:
+					// A new activation's first license: nothing is
+					// superseded, the old activation's license is gone.
+					fmt.Fprintf(e.stdout, "it replaces license %d of the earlier activation %s\n", res.Replaced, res.ReplacedActivation)
+				default:
 					fmt.Fprintf(e.stdout, "it supersedes license %d\n", res.Replaced)
 				}
 				fmt.Fprintf(e.stdout, "copied to %d product(s): %s\n", len(res.Copied), strings.Join(res.Copied, ", "))
@@ -434,9 +466,15 @@ func printStatus(w io.Writer, st *store.Status) {
 		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "PRODUCT\tMODEL\tSEATS\tORDER\tEXPIRES\tSTATE")
 		for _, p := range st.Products {
-			state := "licensed"
-			if !p.Active {
-				state = "EXPIRED"
+			// The product's verdict (package check), loud when it may not
+			// run; an entitlement a renewal in the same license replaced
+			// says so (A19).
+			state := p.State
+			switch {
+			case p.Renewed:
+				state = "ended, renewed"
+			case !p.Licensed:
+				state = strings.ToUpper(state)
 			}
 			exp := p.Expires
 			if exp != "never" {

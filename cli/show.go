@@ -17,6 +17,7 @@ import (
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 	"github.com/oat-toolkit/oat/store"
 )
@@ -126,6 +127,8 @@ func inspect(path, trustPath string) (*fileView, error) {
 		_, _, err = checkin.PeekCheckIn(data)
 	case signing.Ack:
 		err = signing.UnmarshalClaims(m.Payload, &checkin.Ack{})
+	case signing.Rotation:
+		_, _, err = rotation.Parse(data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("show %s: %w", path, err)

@@ -75,6 +75,12 @@ type Model struct {
 	// TermDays makes every activation a subscription of that many days
 	// from its start, whatever the order line says (IT Pro: a year, B22).
 	TermDays int `json:"term_days,omitempty"`
+	// Owned makes a seat its group's for good (IT Pro belongs to one
+	// registered engineer, B22): the seat stays taken when the group's
+	// activations are released, TermDays run from the group's first
+	// activation, and another group gets it only when the desk reassigns
+	// it (ReassignSeat). It needs count "group".
+	Owned bool `json:"owned,omitempty"`
 	// Alone refuses a machine that holds another model's activation, and
 	// other models on a machine that holds this one (IT Pro is never
 	// installed on a protected machine, B22).
@@ -278,6 +284,9 @@ func (m Model) validate(c *Catalog) error {
 	}
 	if m.Count == "group" && m.Group == "" {
 		return errors.New(`count "group" needs a group`)
+	}
+	if m.Owned && m.Count != "group" {
+		return errors.New(`owned applies to count "group" only`)
 	}
 	if m.GroupSize > 0 && m.Count != "group" {
 		return errors.New(`group_size applies to count "group" only`)

@@ -102,6 +102,36 @@ type line struct {
 	line  ledger.Line
 	model Model
 	named map[string]int64 // named pools and their seats
+	// owners are whose the seats of an Owned model are (B22), read on
+	// first use: at most the line's seats rows, by primary key prefix.
+	owners     []ledger.SeatOwner
+	ownersRead bool
+}
+
+// seatOwners returns the owners of an Owned line's seats.
+func (s *line) seatOwners(ctx context.Context) ([]ledger.SeatOwner, error) {
+	if !s.ownersRead {
+		o, err := s.tx.SeatOwners(ctx, s.line.Order, s.line.Product)
+		if err != nil {
+			return nil, err
+		}
+		s.owners, s.ownersRead = o, true
+	}
+	return s.owners, nil
+}
+
+// owner returns the seat a group owns on an Owned line.
+func (s *line) owner(ctx context.Context, group string) (ledger.SeatOwner, bool, error) {
+	owners, err := s.seatOwners(ctx)
+	if err != nil {
+		return ledger.SeatOwner{}, false, err
+	}
+	for _, o := range owners {
+		if o.Owner == group {
+			return o, true, nil
+		}
+	}
+	return ledger.SeatOwner{}, false, nil
 }
 
 func lineState(ctx context.Context, tx *ledger.Tx, order, code string, m Model) (*line, error) {
@@ -153,6 +183,26 @@ func (s *line) poolSeats(pool string) int64 {
 // counted as if allocated (nil for none): units (released ones too where
 // the model consumes them, B23) rounded up to seats, or one seat per group.
 func (s *line) used(ctx context.Context, pool string, extra *ledger.Allocation) (int64, error) {
+	if s.model.Owned {
+		// A seat that belongs to someone is used, active or not (B22);
+		// owned seats are not split into named pools.
+		if pool != "" && pool != ledger.DefaultPool {
+			return 0, nil
+		}
+		owners, err := s.seatOwners(ctx)
+		if err != nil {
+			return 0, err
+		}
+		n := int64(len(owners))
+		if extra != nil {
+			if _, ok, err := s.owner(ctx, extra.Group); err != nil {
+				return 0, err
+			} else if !ok {
+				n++
+			}
+		}
+		return n, nil
+	}
 	u, err := s.tx.Usage(ctx, s.line.Order, s.line.Product, pool)
 	if err != nil {
 		return 0, err
@@ -231,6 +281,11 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 			return ledger.Allocation{}, fmt.Errorf("%w: %s is licensed for %s; %s %q holds none (%s)", ErrNotEntitled, code, m.Description, m.Group, group, m.Rules)
 		}
 	}
+	if m.Owned {
+		if err := takeOwnedSeat(ctx, tx, st, o, group, now); err != nil {
+			return ledger.Allocation{}, err
+		}
+	}
 	if m.GroupSize > 0 {
 		g, err := tx.GroupUsage(ctx, o.ID, code, "", group)
 		if err != nil {
@@ -256,6 +311,47 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 		return ledger.Allocation{}, err
 	}
 	return a, nil
+}
+
+// takeOwnedSeat checks a group's own seat on an Owned line, or gives it
+// a free one (B22): the seat's term runs from its first activation, so
+// moving the medium does not renew it, and a seat that belongs to another
+// address is neither lent nor transferred.
+func takeOwnedSeat(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, group string, now int64) error {
+	code, m := st.line.Product, st.model
+	own, ok, err := st.owner(ctx, group)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if end := termEnd(m, own.FirstActivated); end != 0 && end < now {
+			return fmt.Errorf("%w: the seat of %s for %s on order %s ran from its first activation on %s and ended on %s (%s)",
+				ErrNotEntitled, group, code, o.ID, day(own.FirstActivated), day(end), m.Rules)
+		}
+		return nil
+	}
+	if int64(len(st.owners)) >= st.line.Seats {
+		var names []string
+		for _, ow := range st.owners {
+			names = append(names, ow.Owner)
+		}
+		return fmt.Errorf("%w: order %s has no free %s: its %d seats belong to %s; a seat is never lent or transferred, only reassigned by the desk when its engineer leaves (%s)",
+			ErrNoSeats, o.ID, code, st.line.Seats, strings.Join(names, ", "), m.Rules)
+	}
+	own = ledger.SeatOwner{Order: o.ID, Product: code, Owner: group, FirstActivated: now}
+	if err := tx.InsertSeatOwner(ctx, own); err != nil {
+		return err
+	}
+	st.owners = append(st.owners, own)
+	return nil
+}
+
+// termEnd is when a term of TermDays from start ends, 0 without a term.
+func termEnd(m Model, start int64) int64 {
+	if m.TermDays <= 0 {
+		return 0
+	}
+	return start + int64(m.TermDays)*86400
 }
 
 func noSeats(ctx context.Context, st *line, pool string) error {

@@ -183,7 +183,7 @@ func TestRejections(t *testing.T) {
 				return err
 			}, ledger.ErrNotFound, "activation act-nope: not found"},
 			{"update of an unknown activation", func() error {
-				_, err := fx.desk.Update(ctx, fx.vendor, "act-nope", desk.Change{})
+				_, err := fx.desk.Update(ctx, fx.vendor, "act-nope", desk.Change{Reissue: true})
 				return err
 			}, ledger.ErrNotFound, "activation act-nope: not found"},
 			{"update with a wrong fulfillment number", func() error {

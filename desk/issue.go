@@ -377,6 +377,9 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 		return Issued{}, err
 	}
 	b.active[string(p.key)] = act
+	if err := tx.RecordAddress(ctx, o.ID, email, now); err != nil {
+		return Issued{}, err
+	}
 	action := "activation.update"
 	if isNew {
 		action = "activation.new"
@@ -514,7 +517,24 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 			}
 		}
 		if m.TermDays > 0 {
-			if t := a.Created + int64(m.TermDays)*86400; exp == 0 || t < exp {
+			// The term runs from the activation, or for a seat that
+			// belongs to its engineer from the seat's first activation
+			// (B22): moving the medium does not renew it.
+			start := a.Created
+			if m.Owned {
+				st, err := c.lineState(ctx, a.Order, a.Product, m)
+				if err != nil {
+					return response.License{}, err
+				}
+				own, ok, err := st.owner(ctx, a.Group)
+				if err != nil {
+					return response.License{}, err
+				}
+				if ok {
+					start = own.FirstActivated
+				}
+			}
+			if t := termEnd(m, start); exp == 0 || t < exp {
 				exp = t
 			}
 		}
@@ -570,8 +590,8 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 }
 
 // checkEmail applies A8: the purchaser's address, an approved one, or one
-// already used on the order may activate; so may any address while the
-// order has no activation. A further address needs approval.
+// that activated on the order before may activate; so may any address for
+// the order's first activation. A further address needs approval.
 func checkEmail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email string) error {
 	if err := validText("e-mail", email, 200, true); err != nil {
 		return err
@@ -579,11 +599,14 @@ func checkEmail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email string
 	if email == o.Email {
 		return nil
 	}
-	used, err := tx.OrderEmails(ctx, o.ID)
+	// Judged by the order's history, not by what is active now: once the
+	// first server activated, any other address asks, even after every
+	// server was released (FAQ 2.5, 2.6).
+	used, anyUsed, err := tx.AddressUsed(ctx, o.ID, email)
 	if err != nil {
 		return err
 	}
-	if len(used) == 0 || slices.Contains(used, email) {
+	if used || !anyUsed {
 		return nil
 	}
 	e, err := tx.Email(ctx, o.ID, email)

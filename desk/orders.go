@@ -104,6 +104,9 @@ func (d *Desk) addLine(ctx context.Context, tx *ledger.Tx, l OrderLine, now int6
 	if err != nil {
 		return err
 	}
+	if expires != 0 && expires < now {
+		return fmt.Errorf("%w: the subscription's last day %s is in the past", ErrInvalidInput, l.Expires)
+	}
 	if _, _, err := product(ctx, tx, l.Product); err != nil {
 		return err
 	}

@@ -19,6 +19,9 @@ type Released struct {
 	// Repeat says the receipt had been accepted before (an online release
 	// sent again after its answer was lost): nothing was freed this time.
 	Repeat bool `json:"repeat,omitempty"`
+	// Consumed is those of Products whose seats stay used: each
+	// deployment consumes its license for good (B23).
+	Consumed []string `json:"consumed,omitempty"`
 }
 
 // Release accepts a release receipt carried by hand (an offline
@@ -166,6 +169,13 @@ func releaseActivation(ctx context.Context, tx *ledger.Tx, act ledger.Activation
 		}
 		if !slices.Contains(out.Products, a.Product) {
 			out.Products = append(out.Products, a.Product)
+			_, m, err := product(ctx, tx, a.Product)
+			if err != nil {
+				return nil, err
+			}
+			if m.Consumed {
+				out.Consumed = append(out.Consumed, a.Product)
+			}
 		}
 	}
 	act.State, act.Released, act.ReleaseReason, act.Updated = "released", now, reason, now

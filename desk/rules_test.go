@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,11 +168,99 @@ func TestRuleB22_ITProOneEngineerOneMediumOneYear(t *testing.T) {
 		_, err = fx.desk.Update(ctx, fx.vendor, is.Activation, desk.Change{AddOrder: "P1", Fulfillment: "FN-P1", Products: []string{"backup-server"}})
 		wantErr(t, err, desk.ErrNotEntitled,
 			"not entitled: backup-itpro is licensed for one named engineer for one year, unlimited machines, one medium in use at a time, never installed on a protected machine; this installation also holds backup-server, a protected machine (B2, B22)")
-		// Once the first medium is released, another may be used.
+		// Once the first medium is released, another may be used, but the
+		// year still runs from the seat's first activation.
 		if _, err := fx.desk.Release(ctx, usb1.receipt(t, is.Activation, 1)); err != nil {
 			t.Fatal(err)
 		}
-		fx.mustIssue(newInstallation("usb-2").request(t, "P1", "FN-P1", "eng@example.com", "backup-itpro"), desk.IssueOptions{})
+		first := fx.now
+		fx.now = fx.now.Add(200 * 24 * time.Hour)
+		usb2 := newInstallation("usb-2")
+		is2 := fx.mustIssue(usb2.request(t, "P1", "FN-P1", "eng@example.com", "backup-itpro"), desk.IssueOptions{})
+		if got, want := is2.License.Products[0].Expires, first.Add(365*24*time.Hour).Unix(); got != want {
+			t.Errorf("moving the medium renewed IT Pro: expires %s, want %s",
+				time.Unix(got, 0).UTC().Format(time.DateOnly), time.Unix(want, 0).UTC().Format(time.DateOnly))
+		}
+		if _, err := fx.desk.Release(ctx, usb2.receipt(t, is2.Activation, 1)); err != nil {
+			t.Fatal(err)
+		}
+		// The seat is the engineer's: another engineer is refused, even
+		// with every medium released (no lending or transfer).
+		if err := fx.desk.Approve(ctx, "P1", "new@example.com", "test"); err != nil {
+			t.Fatal(err)
+		}
+		newcomer := func() error {
+			_, err := fx.issue("r.oat", newInstallation("usb-3").request(t, "P1", "FN-P1", "new@example.com", "backup-itpro"), desk.IssueOptions{})
+			return err
+		}
+		wantErr(t, newcomer(), desk.ErrNoSeats,
+			"r.oat: no free seats: order P1 has no free backup-itpro: its 1 seats belong to eng@example.com; a seat is never lent or transferred, only reassigned by the desk when its engineer leaves (B2, B22)")
+		if fx.used("P1", "backup-itpro") != 1 {
+			t.Error("a released IT Pro seat counts as free")
+		}
+		// The desk reassigns the seat of an engineer who left, audited; the
+		// year does not restart.
+		wantErr(t, fx.desk.ReassignSeat(ctx, "P1", "backup-itpro", "nobody@example.com", "new@example.com", "left", "test"), desk.ErrNotFound, "")
+		if err := fx.desk.ReassignSeat(ctx, "P1", "backup-itpro", "eng@example.com", "new@example.com", "eng left the company", "test"); err != nil {
+			t.Fatal(err)
+		}
+		is3, err := fx.issue("r.oat", newInstallation("usb-3").request(t, "P1", "FN-P1", "new@example.com", "backup-itpro"), desk.IssueOptions{})
+		if err != nil {
+			t.Fatalf("the reassigned seat: %v", err)
+		}
+		if got, want := is3.License.Products[0].Expires, first.Add(365*24*time.Hour).Unix(); got != want {
+			t.Errorf("reassigning restarted the year: expires %d, want %d", got, want)
+		}
+		log, err := fx.desk.AuditLog(ctx, "P1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range log {
+			found = found || (e.Action == "seat.reassign" && strings.Contains(e.Detail, "eng left the company"))
+		}
+		if !found {
+			t.Error("the reassignment is not in the audit log")
+		}
+		// After the year, the seat is spent.
+		fx.now = first.Add(366 * 24 * time.Hour)
+		if _, err := fx.desk.Release(ctx, newInstallation("x").receipt(t, is3.Activation, 1)); err == nil {
+			t.Fatal("a receipt signed by another installation was accepted")
+		}
+		if _, err := fx.desk.ReleaseStale(ctx, is3.Activation, "medium lost", "test"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = fx.issue("r.oat", newInstallation("usb-4").request(t, "P1", "FN-P1", "new@example.com", "backup-itpro"), desk.IssueOptions{})
+		wantErr(t, err, desk.ErrNotEntitled,
+			"r.oat: not entitled: the seat of new@example.com for backup-itpro on order P1 ran from its first activation on 2026-03-01 and ended on 2027-03-01 (B2, B22)")
+	})
+}
+
+// TestRuleA8_JudgedByTheOrdersHistory: the address of the order's first
+// activation is free; another address needs approval whether or not the
+// servers that used the first one are still active (FAQ 2.5, 2.6).
+func TestRuleA8_JudgedByTheOrdersHistory(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		fx.order("H1", "FN-H1", "buyer@example.com", "backup-server", 3, "")
+		a := newInstallation("a")
+		is := fx.mustIssue(a.request(t, "H1", "FN-H1", "ops1@example.com"), desk.IssueOptions{})
+		if _, err := fx.desk.Release(ctx, a.receipt(t, is.Activation, 1)); err != nil {
+			t.Fatal(err)
+		}
+		before := fx.dump()
+		_, err := fx.issue("r.oat", newInstallation("b").request(t, "H1", "FN-H1", "ops2@example.com"), desk.IssueOptions{})
+		wantErr(t, err, desk.ErrPendingApproval,
+			"r.oat: waiting for approval: ops2@example.com is not approved for order H1, which other servers use with another address; the purchaser (buyer@example.com) must approve it first (A8)")
+		if fx.dump() != before {
+			t.Error("a refusal changed the ledger")
+		}
+		// The address that activated before, and the purchaser's, still may.
+		fx.mustIssue(newInstallation("c").request(t, "H1", "FN-H1", "ops1@example.com"), desk.IssueOptions{})
+		fx.mustIssue(newInstallation("d").request(t, "H1", "FN-H1", "buyer@example.com"), desk.IssueOptions{})
+		if err := fx.desk.Approve(ctx, "H1", "ops2@example.com", "buyer@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		fx.mustIssue(newInstallation("b").request(t, "H1", "FN-H1", "ops2@example.com"), desk.IssueOptions{})
 	})
 }
 

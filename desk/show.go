@@ -29,8 +29,9 @@ type LineView struct {
 	Seats   int64  `json:"seats"`
 	Used    int64  `json:"used"`
 	Free    int64  `json:"free"`
-	Units   int64  `json:"units_used,omitempty"` // VMs, sockets, agents where the model counts them
-	Expires string `json:"expires,omitempty"`    // last day of a subscription, YYYY-MM-DD
+	Units   int64  `json:"units_used,omitempty"`     // VMs, sockets, agents where the model counts them
+	Keys    int64  `json:"keys_generated,omitempty"` // product keys handed out, for a keyed product (A22)
+	Expires string `json:"expires,omitempty"`        // last day of a subscription, YYYY-MM-DD
 }
 
 // PoolView is a pool of an order line; the default pool is listed too.
@@ -106,6 +107,18 @@ func (d *Desk) Audit(ctx context.Context, limit int) ([]ledger.AuditEntry, error
 	return out, err
 }
 
+// AuditLog returns the audit entries about an order, an activation, or
+// both (an empty one matches all), oldest first.
+func (d *Desk) AuditLog(ctx context.Context, order, activation string) ([]ledger.AuditEntry, error) {
+	var out []ledger.AuditEntry
+	err := d.db.View(ctx, func(tx *ledger.Tx) error {
+		var err error
+		out, err = tx.AuditLog(ctx, order, activation)
+		return err
+	})
+	return out, err
+}
+
 func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, error) {
 	o, err := tx.Order(ctx, order)
 	if err != nil {
@@ -131,6 +144,15 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 			return nil, err
 		}
 		lv := LineView{Code: l.Product, Model: p.Model, Seats: l.Seats, Used: used}
+		if m.Keys > 0 {
+			// A keyed seat is used once its keys were handed out (A22).
+			had, err := keysHandedOut(ctx, tx, order, l.Product)
+			if err != nil {
+				return nil, err
+			}
+			lv.Used = (had + int64(m.Keys) - 1) / int64(m.Keys)
+			lv.Keys = had
+		}
 		lv.Free = max(lv.Seats-lv.Used, 0)
 		if m.perSeat() > 1 || m.Measure != "" {
 			if lv.Units, err = st.unitsUsed(ctx); err != nil {
@@ -154,6 +176,9 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 				return nil, err
 			}
 			pv := PoolView{Product: l.Product, Name: n, Seats: st.poolSeats(n), Used: used}
+			if m.Keys > 0 && n == ledger.DefaultPool {
+				pv.Used = lv.Used
+			}
 			pv.Free = max(pv.Seats-pv.Used, 0)
 			v.Pools = append(v.Pools, pv)
 		}

@@ -13,8 +13,12 @@ import (
 )
 
 // Change is what an update does to an activation before it issues the
-// next license. An empty Change reissues what the activation holds.
+// next license. An empty Change is refused unless Reissue says so.
 type Change struct {
+	// Reissue issues the next license with nothing changed (what a
+	// recovery test or a lost file needs); without it an update that
+	// changes nothing is refused rather than spending a sequence number.
+	Reissue bool
 	// AddOrder and Fulfillment add an order's products to the activation:
 	// a product installed later (A10), a renewal (A19). Products limits
 	// them to some of the order's products.
@@ -34,6 +38,9 @@ type Change struct {
 func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation string, ch Change) (*Issued, error) {
 	if len(vendor) != ed25519.PrivateKeySize {
 		return nil, errors.New("desk: no vendor key")
+	}
+	if ch.AddOrder == "" && ch.Fulfillment == "" && ch.Pool == "" && !ch.Reissue {
+		return nil, fmt.Errorf("%w: nothing to change on activation %s: add an order or move it to a pool", ErrInvalidInput, activation)
 	}
 	if (ch.AddOrder == "") != (ch.Fulfillment == "") {
 		return nil, fmt.Errorf("%w: adding an order takes its order ID and fulfillment number", ErrInvalidInput)
@@ -87,6 +94,9 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 			}
 			if len(added) == 0 {
 				return fmt.Errorf("%w: activation %s already holds the products of order %s", ErrConflict, act.ID, o.ID)
+			}
+			if err := tx.RecordAddress(ctx, o.ID, act.Email, now); err != nil {
+				return err
 			}
 			detail["added_order"], detail["added"] = o.ID, added
 		}

@@ -222,6 +222,39 @@ var migrations = []migration{{
 		`ALTER TABLE pools ADD COLUMN used BIGINT NOT NULL DEFAULT 0,
 			ADD CONSTRAINT pools_used CHECK (used >= 0 AND used <= seats)`,
 	},
+}, {
+	// Version 3 (issue 15): what the rules judge by history, not by the
+	// activations that happen to be active now.
+	common: []string{
+		// Every address that activated on an order (A8, FAQ 2.5/2.6): the
+		// first activation's address is free, any later different one
+		// needs approval, even after every server was released.
+		`CREATE TABLE order_addresses (
+			order_id   TEXT NOT NULL REFERENCES orders(order_id),
+			email      TEXT NOT NULL,
+			first_seen BIGINT NOT NULL,
+			PRIMARY KEY (order_id, email)
+		)`,
+		`INSERT INTO order_addresses (order_id, email, first_seen)
+			SELECT l.order_id, a.email, MIN(a.created) FROM allocations l JOIN activations a ON a.id = l.activation_id
+			GROUP BY l.order_id, a.email`,
+		// The owner of each seat of a model licensed to a person (IT Pro,
+		// B22): the seat stays the engineer's when the medium is
+		// released, its year runs from first_activated, and only the
+		// desk's audited reassign gives it to another address.
+		`CREATE TABLE seat_owners (
+			order_id        TEXT NOT NULL,
+			product         TEXT NOT NULL,
+			owner           TEXT NOT NULL,
+			first_activated BIGINT NOT NULL,
+			PRIMARY KEY (order_id, product, owner),
+			FOREIGN KEY (order_id, product) REFERENCES order_lines(order_id, product)
+		)`,
+		`INSERT INTO seat_owners (order_id, product, owner, first_activated)
+			SELECT l.order_id, l.product, l.grp, MIN(l.created) FROM allocations l JOIN products p ON p.code = l.product
+			WHERE p.params LIKE '%"group":"person"%'
+			GROUP BY l.order_id, l.product, l.grp`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

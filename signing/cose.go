@@ -61,6 +61,9 @@ const (
 	CheckIn
 	// Ack is the desk's signed answer to a check-in or an online release.
 	Ack
+	// Rotation is a vendor key rotation statement: a trusted vendor key
+	// vouches for adding or removing a vendor key.
+	Rotation
 )
 
 var kinds = []struct {
@@ -74,6 +77,7 @@ var kinds = []struct {
 	{Release, "release receipt", "application/vnd.oat.release+cbor", "OAT RELEASE"},
 	{CheckIn, "check-in", "application/vnd.oat.checkin+cbor", "OAT CHECKIN"},
 	{Ack, "acknowledgement", "application/vnd.oat.ack+cbor", "OAT ACK"},
+	{Rotation, "key rotation statement", "application/vnd.oat.rotation+cbor", "OAT ROTATION"},
 }
 
 func (k Kind) String() string {

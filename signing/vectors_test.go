@@ -19,6 +19,7 @@ import (
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -72,6 +73,9 @@ func verifyVector(data []byte, kind string, pub ed25519.PublicKey) error {
 		return err
 	case "ack":
 		_, err := checkin.ParseAck(data, keys.NewTrustSet(pub))
+		return err
+	case "rotation":
+		_, err := rotation.Trust([]ed25519.PublicKey{pub}, [][]byte{data})
 		return err
 	}
 	return errors.New("unknown kind " + kind)
@@ -348,6 +352,21 @@ func writeVectors(t *testing.T) {
 	ackMsg, _ := signing.Parse(must(checkin.SealAck(vectorAck(nil), vendorKey)))
 	invalid("checkin-is-ack.oat", "checkin", "installation.pub", "kind", "an acknowledgement payload signed by the installation key as an acknowledgement, offered as a check-in",
 		signing.Armor(signing.Ack, must(signing.Sign(signing.Ack, installationKey, ackMsg.Payload))))
+
+	// Vendor key rotation (issue 12): the vendor key vouches for the
+	// stranger key. Verified as the first statement of a chain rooted at
+	// vendor.pub.
+	rot := rotation.Statement{IssuedAt: 1797000000, ID: bytes.Repeat([]byte{0xee}, 16), Add: strangerKey.Public().(ed25519.PublicKey)}
+	valid("rotation.oat", "rotation", "vendor.pub", "a rotation statement: the vendor key vouches for adding the stranger key",
+		must(rotation.Seal(rot, vendorKey)))
+	rotMsg, _ := signing.Parse(must(rotation.Seal(rot, vendorKey)))
+	invalid("rotation-self-signed.oat", "rotation", "vendor.pub", "signature", "the stranger key vouching for itself while naming the vendor key ID",
+		signing.Armor(signing.Rotation, sign1(t, map[int]any{1: -8, 3: signing.Rotation.ContentType(), 4: must(hexID(vendorKey))}, []byte{0xa0}, rotMsg.Payload, strangerKey)))
+	both := rot
+	both.Remove = must(hexID(vendorKey))
+	invalid("rotation-add-and-remove.oat", "rotation", "vendor.pub", "claims", "a statement that both adds and removes a key",
+		signing.Armor(signing.Rotation, must(signing.Sign(signing.Rotation, vendorKey, must(signing.MarshalClaims(both))))))
+	invalid("rotation-is-license.oat", "rotation", "vendor.pub", "kind", "a genuine license, signed by the vendor key, offered as a rotation statement", lic)
 
 	out, _ := json.MarshalIndent(vs, "", "  ")
 	write("manifest.json", append(out, '\n'))

@@ -152,11 +152,15 @@ func (s *Store) NewRequest(info RequestInfo, passphrase []byte) (*Request, []byt
 
 // Result is what Install did.
 type Result struct {
-	License   *response.License
-	NoOp      bool   // the same license was already installed
-	Replaced  uint64 // sequence of the license it superseded, 0 if none
-	Copied    []string
-	CopyError error // copies that failed after the install; oat products sync repairs them
+	License  *response.License
+	NoOp     bool   // the same license was already installed
+	Replaced uint64 // sequence of the license it superseded, 0 if none
+	// ReplacedActivation is the activation of the license it replaced:
+	// another one than License's when the server was activated anew
+	// (after a recovery), where nothing is "superseded".
+	ReplacedActivation string
+	Copied             []string
+	CopyError          error // copies that failed after the install; oat products sync repairs them
 }
 
 // InstallFile reads a license file and installs it; errors name the file.
@@ -259,7 +263,7 @@ func (s *Store) install(data []byte, edit func(*state)) (*Result, error) {
 	}
 	res := &Result{License: l}
 	if old != nil {
-		res.Replaced = old.Sequence
+		res.Replaced, res.ReplacedActivation = old.Sequence, old.Activation
 		if old.File != name {
 			os.Remove(filepath.Join(s.dir, old.File))
 		}

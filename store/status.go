@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oat-toolkit/oat/check"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/online"
@@ -61,12 +62,19 @@ type MachineSummary struct {
 	Sockets uint16 `json:"sockets,omitempty"`
 }
 
-// ProductStatus is one licensed product.
+// ProductStatus is one product of the installed license, with the verdict
+// package check gives it: the same one the product computes from its copy.
 type ProductStatus struct {
-	Code        string `json:"code"`
-	Expires     string `json:"expires"` // RFC 3339, or "never" for a perpetual license
-	Active      bool   `json:"active"`
+	Code    string `json:"code"`
+	Expires string `json:"expires"` // RFC 3339, or "never" for a perpetual license
+	Active  bool   `json:"active"`
+	// Renewed: this entitlement ended, and a renewal of the product in
+	// the same license goes on (A19).
+	Renewed     bool   `json:"renewed,omitempty"`
 	DaysLeft    *int   `json:"days_left,omitempty"`
+	State       string `json:"state"`            // check.State: licensed, trial, expired, unlicensed
+	Licensed    bool   `json:"licensed"`         // the product may run under the license
+	Reason      string `json:"reason,omitempty"` // why not, when it may not
 	Model       string `json:"model"`
 	Seats       uint32 `json:"seats"`
 	Units       uint32 `json:"units,omitempty"`
@@ -151,17 +159,34 @@ func (s *Store) Status() (*Status, error) {
 		if !matches {
 			st.Warnings = append(st.Warnings, response.ErrOtherMachine.Error())
 		}
-		anyActive := false
+		anyActive, anyLicensed := false, false
+		// The latest end of each product's entitlements (0: perpetual): a
+		// renewal (A19) adds an entitlement beside the one that ends, and
+		// the ending one then warns of nothing.
+		latest := map[string]int64{}
 		for _, e := range l.Products {
-			ps := ProductStatus{Code: e.Code, Expires: "never", Active: e.Active(now), Model: e.Model, Seats: e.Seats, Units: e.Units,
+			if v, ok := latest[e.Code]; !ok || (v != 0 && (e.Expires == 0 || e.Expires > v)) {
+				latest[e.Code] = e.Expires
+			}
+		}
+		for _, e := range l.Products {
+			// The product's own verdict, by the rules the product applies
+			// to its copy, so that status and product never disagree.
+			v, _ := check.Judge(check.Facts{Product: e.Code, License: l, Machine: id, MachineErr: idErr, Now: now, TrialStart: time.Unix(start, 0)})
+			anyLicensed = anyLicensed || v.Licensed
+			ps := ProductStatus{Code: e.Code, State: string(v.State), Licensed: v.Licensed, Reason: v.Reason,
+				Expires: "never", Active: e.Active(now) && matches, Model: e.Model, Seats: e.Seats, Units: e.Units,
 				Order: e.Order, Fulfillment: e.Fulfillment, Pool: e.Pool}
 			if e.Expires != 0 {
 				end := time.Unix(e.Expires, 0)
 				ps.Expires = end.UTC().Format(time.RFC3339)
 				days := daysUntil(now, end)
 				ps.DaysLeft = &days
+				renewed := latest[e.Code] == 0 || latest[e.Code] > e.Expires
+				ps.Renewed = renewed && !e.Active(now)
 				switch {
-				case !ps.Active:
+				case renewed:
+				case !e.Active(now):
 					st.Warnings = append(st.Warnings, fmt.Sprintf("%s: the subscription ended on %s; renew it to keep using the product", e.Code, end.UTC().Format("2006-01-02")))
 				case end.Sub(now) <= WarnDays*24*time.Hour:
 					st.Warnings = append(st.Warnings, fmt.Sprintf("%s: the subscription ends on %s (%d days left); renew it in time", e.Code, end.UTC().Format("2006-01-02"), days))
@@ -178,10 +203,10 @@ func (s *Store) Status() (*Status, error) {
 		}
 		switch {
 		case !matches:
+		case anyLicensed:
+			st.State = StateActive
 		case fileExpired || !anyActive:
 			st.State = StateExpired
-		default:
-			st.State = StateActive
 		}
 	}
 	if a5, ok := s.OnlineStatus(); ok {

@@ -21,6 +21,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,9 +39,11 @@ import (
 	"time"
 
 	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/check"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -61,7 +64,7 @@ const (
 )
 
 // TrialDays is the length of the trial an unactivated installation runs (A4).
-const TrialDays = 30
+const TrialDays = check.TrialDays
 
 // maxStateFile caps state.json; it holds a few hundred bytes per product.
 const maxStateFile = 1 << 20
@@ -191,6 +194,10 @@ type state struct {
 	Released []byte `json:"released,omitempty"`
 	// Online is set while the installed license is an online activation's.
 	Online *Online `json:"online,omitempty"`
+	// Rotations are the vendor key rotation statements applied, in order;
+	// the trusted set is derived from trust.pem (the keys given at init)
+	// through them each time the store is opened (package rotation).
+	Rotations [][]byte `json:"rotations,omitempty"`
 }
 
 // Store is an open, locked store. It is not safe for concurrent use by
@@ -200,7 +207,8 @@ type Store struct {
 	opts  Options
 	lock  *os.File
 	st    state
-	trust *keys.TrustSet
+	roots *keys.TrustSet // the vendor keys given at init (trust.pem)
+	trust *keys.TrustSet // roots with the rotations applied
 	pub   ed25519.PublicKey
 	now   time.Time // max(clock, high-water mark), fixed when opened
 
@@ -353,8 +361,11 @@ func (s *Store) load() error {
 	if s.st.Version != 1 || len(s.st.Salt) != machine.SaltSize {
 		return fmt.Errorf("store %s is damaged or from another version (version %d)", path, s.st.Version)
 	}
-	if s.trust, err = keys.LoadTrustSet(filepath.Join(s.dir, TrustFile)); err != nil {
+	if s.roots, err = keys.LoadTrustSet(filepath.Join(s.dir, TrustFile)); err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)
+	}
+	if s.trust, err = rotation.Trust(keyList(s.roots), s.st.Rotations); err != nil {
+		return fmt.Errorf("store %s: the vendor key chain does not verify: %w", s.dir, err)
 	}
 	if s.pub, err = keys.LoadPublicKey(filepath.Join(s.dir, PubFile)); err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)
@@ -439,6 +450,7 @@ func (st state) clone() state {
 		o.Releasing = slices.Clone(o.Releasing)
 		st.Online = &o
 	}
+	st.Rotations = slices.Clone(st.Rotations)
 	return st
 }
 
@@ -482,19 +494,40 @@ func (s *Store) License() (*response.License, []byte, error) {
 	return l, data, nil
 }
 
-// AddTrust adds a vendor key to the trusted set (key rotation).
-func (s *Store) AddTrust(pub ed25519.PublicKey) error {
-	t := keys.NewTrustSet(pub)
-	for _, id := range s.trust.IDs() {
-		k, _ := s.trust.Lookup(id)
-		t.Add(k)
+// ApplyRotation applies a vendor key rotation statement: it must verify
+// with a key trusted now, through the chain from the keys given at init,
+// and it is recorded in the same commit that makes it count. wantRemove
+// says which kind the caller expects (oat trust add or oat trust remove).
+func (s *Store) ApplyRotation(data []byte, wantRemove bool) (*rotation.Statement, error) {
+	st, trust, err := rotation.Next(keyList(s.roots), s.st.Rotations, data)
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(s.dir, TrustFile)
-	if err := atomicfile.Write(path, t.Marshal(), 0o644); err != nil {
-		return err
+	if (st.Remove != nil) != wantRemove {
+		if wantRemove {
+			return nil, fmt.Errorf("%w: this statement adds a key; use oat trust add", rotation.ErrInvalid)
+		}
+		return nil, fmt.Errorf("%w: this statement removes a key; use oat trust remove", rotation.ErrInvalid)
 	}
-	s.trust = t
-	return nil
+	next := s.st.clone()
+	next.Rotations = append(next.Rotations, bytes.Clone(data))
+	if err := s.commit(next); err != nil {
+		return nil, err
+	}
+	s.trust = trust
+	return st, nil
+}
+
+// Roots returns the vendor keys given at init, which the chain starts from.
+func (s *Store) Roots() *keys.TrustSet { return s.roots }
+
+func keyList(t *keys.TrustSet) []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, id := range t.IDs() {
+		k, _ := t.Lookup(id)
+		out = append(out, k)
+	}
+	return out
 }
 
 var productCode = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)

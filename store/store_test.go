@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -810,11 +812,65 @@ func TestProducts(t *testing.T) {
 func TestTrustRotation(t *testing.T) {
 	f := newFixture(t)
 	r := f.request()
+	oldVendor := f.vendor
 	_, newVendor, _ := ed25519.GenerateKey(rand.Reader)
-	f.do(func(s *Store) error { return s.AddTrust(newVendor.Public().(ed25519.PublicKey)) })
+	_, selfMade, _ := ed25519.GenerateKey(rand.Reader)
+	statement := func(signer ed25519.PrivateKey, key ed25519.PrivateKey, remove bool) []byte {
+		st, err := rotation.New(key.Public().(ed25519.PublicKey), remove, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := rotation.Seal(st, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	apply := func(data []byte, remove bool) error {
+		var err error
+		f.do(func(s *Store) error { _, err = s.ApplyRotation(data, remove); return nil })
+		return err
+	}
+	// An administrator's own key, vouching for itself: refused.
+	if err := apply(statement(selfMade, selfMade, false), false); !errors.Is(err, keys.ErrUntrusted) {
+		t.Fatalf("a self-signed statement: %v", err)
+	}
+	add := statement(oldVendor, newVendor, false)
+	if err := apply(add, true); !errors.Is(err, rotation.ErrInvalid) {
+		t.Fatalf("an add statement given as a removal: %v", err)
+	}
+	if err := apply(add, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(add, false); !errors.Is(err, rotation.ErrApplied) {
+		t.Fatalf("the same statement again: %v", err)
+	}
 	f.vendor = newVendor
 	if _, err := f.install(f.license(r, 1, true, nil)); err != nil {
 		t.Fatalf("license from the new vendor key: %v", err)
+	}
+	// The new key retires the old one; the old key cannot come back, even
+	// through a statement of a key still trusted.
+	if err := apply(statement(newVendor, oldVendor, true), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(statement(newVendor, oldVendor, false), false); !errors.Is(err, rotation.ErrRetired) {
+		t.Fatalf("re-adding a retired key: %v", err)
+	}
+	if err := apply(statement(newVendor, newVendor, true), true); !errors.Is(err, rotation.ErrLastKey) {
+		t.Fatalf("removing the last key: %v", err)
+	}
+	// The chain is verified each time the store is opened: a statement
+	// edited into state.json breaks it.
+	path := filepath.Join(f.dir, StateFile)
+	data, _ := os.ReadFile(path)
+	var raw map[string]any
+	json.Unmarshal(data, &raw)
+	raw["rotations"] = append(raw["rotations"].([]any), statement(selfMade, selfMade, false))
+	data, _ = json.Marshal(raw)
+	os.WriteFile(path, data, 0o600)
+	if _, err := Open(f.dir, f.opts); err == nil || !strings.Contains(err.Error(), "vendor key chain does not verify") {
+		t.Fatalf("an edited chain: %v", err)
 	}
 }
 

@@ -95,7 +95,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := d.Update(ctx, vendor, first.Activation, desk.Change{})
+	second, err := d.Update(ctx, vendor, first.Activation, desk.Change{Reissue: true})
 	if err != nil {
 		t.Fatal(err)
 	}

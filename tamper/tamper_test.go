@@ -20,6 +20,7 @@ import (
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/response"
+	"github.com/oat-toolkit/oat/rotation"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -64,7 +65,22 @@ func kinds(t *testing.T) (*forge.Set, []kind) {
 			func(b []byte) error { _, err := response.Parse(b, vendors); return err }},
 		{"release", "OAT RELEASE", forge.ReleaseType, s.Receipt, s.Installation,
 			func(b []byte) error { _, err := release.Parse(b, inst); return err }},
+		{"rotation", "OAT ROTATION", signing.Rotation.ContentType(), rotationFile(t, s), s.Vendor,
+			func(b []byte) error {
+				_, err := rotation.Trust([]ed25519.PublicKey{forge.Public(s.Vendor)}, [][]byte{b})
+				return err
+			}},
 	}
+}
+
+// rotationFile is a statement by the vendor key that adds another key.
+func rotationFile(t *testing.T, s *forge.Set) []byte {
+	st := rotation.Statement{IssuedAt: 1797000000, ID: bytes.Repeat([]byte{0xee}, 16), Add: forge.Public(forge.Key("next vendor"))}
+	data, err := rotation.Seal(st, s.Vendor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // variant is one tampered file. Every variant must be rejected, except one

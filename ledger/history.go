@@ -1,0 +1,81 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+)
+
+// AddressUsed reports whether an address activated on an order, and
+// whether any address did (A8): two index lookups.
+func (t *Tx) AddressUsed(ctx context.Context, order, email string) (used, any bool, err error) {
+	var n int
+	err = t.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM order_addresses WHERE order_id = ? AND email = ? LIMIT 1) x`, order, email).Scan(&n)
+	if err != nil || n > 0 {
+		return n > 0, n > 0, err
+	}
+	err = t.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM order_addresses WHERE order_id = ? LIMIT 1) x`, order).Scan(&n)
+	return false, n > 0, err
+}
+
+// RecordAddress notes that an address activated on an order; recording
+// it again keeps the first time.
+func (t *Tx) RecordAddress(ctx context.Context, order, email string, at int64) error {
+	_, err := t.exec(ctx, `INSERT INTO order_addresses (order_id, email, first_seen) VALUES (?, ?, ?)
+		ON CONFLICT (order_id, email) DO NOTHING`, order, email, at)
+	return err
+}
+
+// ReplaceAddress renames an address in an order's history (the purchaser's
+// address corrected, FAQ 3.6).
+func (t *Tx) ReplaceAddress(ctx context.Context, order, from, to string) error {
+	_, err := t.exec(ctx, `UPDATE order_addresses SET email = ? WHERE order_id = ? AND email = ?
+		AND NOT EXISTS (SELECT 1 FROM order_addresses WHERE order_id = ? AND email = ?)`, to, order, from, order, to)
+	return err
+}
+
+// SeatOwner is the owner of a seat licensed to a person (B22).
+type SeatOwner struct {
+	Order, Product, Owner string
+	FirstActivated        int64
+}
+
+// SeatOwners returns the owners of an order line's seats, by first
+// activation: at most the line's seats rows, read by primary key prefix.
+func (t *Tx) SeatOwners(ctx context.Context, order, product string) ([]SeatOwner, error) {
+	rows, err := t.query(ctx, `SELECT order_id, product, owner, first_activated FROM seat_owners
+		WHERE order_id = ? AND product = ? ORDER BY first_activated, owner`, order, product)
+	return collect(rows, err, func(r scanner) (SeatOwner, error) {
+		var s SeatOwner
+		err := r.Scan(&s.Order, &s.Product, &s.Owner, &s.FirstActivated)
+		return s, err
+	})
+}
+
+// InsertSeatOwner gives a seat to its owner.
+func (t *Tx) InsertSeatOwner(ctx context.Context, s SeatOwner) error {
+	_, err := t.exec(ctx, `INSERT INTO seat_owners (order_id, product, owner, first_activated) VALUES (?, ?, ?, ?)`,
+		s.Order, s.Product, s.Owner, s.FirstActivated)
+	return err
+}
+
+// ReassignSeat gives a seat to another owner, keeping its first activation.
+func (t *Tx) ReassignSeat(ctx context.Context, order, product, from, to string) error {
+	res, err := t.exec(ctx, `UPDATE seat_owners SET owner = ? WHERE order_id = ? AND product = ? AND owner = ?`, to, order, product, from)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("seat of %s on order %s, %s: %w", from, order, product, ErrNotFound)
+	}
+	return nil
+}
+
+// ActiveInGroup counts the active allocations of a group on an order line.
+func (t *Tx) ActiveInGroup(ctx context.Context, order, product, group string) (int64, error) {
+	var n int64
+	err := t.queryRow(ctx, `SELECT count(*) FROM allocations WHERE order_id = ? AND product = ? AND grp = ? AND released = 0`,
+		order, product, group).Scan(&n)
+	return n, err
+}
