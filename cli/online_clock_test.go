@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,7 @@ type testWorld struct {
 	dir, pub, keyFile, db, portalURL string
 }
 
-func newTestWorld(t *testing.T, withPortal bool) *testWorld {
+func newTestWorld(t *testing.T, withPortal bool, now *time.Time) *testWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &testWorld{dir: t.TempDir()}
@@ -48,7 +49,11 @@ func newTestWorld(t *testing.T, withPortal bool) *testWorld {
 	if _, _, err := desk.Init(ctx, db, cat); err != nil {
 		t.Fatal(err)
 	}
-	d := desk.New(db, desk.Options{})
+	opts := desk.Options{}
+	if now != nil {
+		opts.Now = func() time.Time { return *now }
+	}
+	d := desk.New(db, opts)
 	if err := d.AddOrder(ctx, desk.OrderLine{Order: "ORD-1", Fulfillment: "FN-1", Email: "it@example.com", Product: "backup-server", Seats: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +121,9 @@ func (e *env) try(args ...string) (string, error) {
 // `oat status --json` reports it, then reconnects.
 func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 	t.Parallel()
-	w := newTestWorld(t, true)
 	t0 := time.Now().Truncate(time.Second)
 	now := t0
+	w := newTestWorld(t, true, &now)
 	e := testEnv(t, &now, nil)
 	store := filepath.Join(t.TempDir(), "store")
 	settings := t.TempDir()
@@ -138,18 +143,19 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 		state, a5    string
 		warning      string
 		licensedByA5 bool
+		product      string // the product check's state, in oat status and in oat check
 	}{
-		{0, "active", "connected", "", true},
-		{2 - sec, "active", "connected", "", true}, // one daily contact missed is tolerated
-		{2, "active", "disconnected", lost, true},
-		{5 - sec, "active", "disconnected", lost, true},
-		{5, "active", "disconnected", expires, true},
-		{14 - sec, "active", "disconnected", expires, true},
-		{14, "grace", "grace", grace, true},
-		{44 - sec, "grace", "grace", grace, true},
-		{44, "suspended", "suspended", suspended, false},
-		{60, "suspended", "suspended", suspended, false},
-		{20, "suspended", "suspended", suspended, false}, // the clock set back: the high-water mark holds
+		{0, "active", "connected", "", true, "licensed"},
+		{2 - sec, "active", "connected", "", true, "licensed"}, // one daily contact missed is tolerated
+		{2, "active", "disconnected", lost, true, "licensed"},
+		{5 - sec, "active", "disconnected", lost, true, "licensed"},
+		{5, "active", "disconnected", expires, true, "licensed"},
+		{14 - sec, "active", "disconnected", expires, true, "licensed"},
+		{14, "grace", "grace", grace, true, "grace"},
+		{44 - sec, "grace", "grace", grace, true, "grace"},
+		{44, "suspended", "suspended", suspended, false, "expired"},
+		{60, "suspended", "suspended", suspended, false, "expired"},
+		{20, "suspended", "suspended", suspended, false, "expired"}, // the clock set back: the high-water mark holds
 	} {
 		now = day(tt.at)
 		var st struct {
@@ -160,6 +166,10 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 				Licensed bool   `json:"licensed"`
 				Warning  string `json:"warning"`
 			} `json:"online"`
+			Products []struct {
+				State    string `json:"state"`
+				Licensed bool   `json:"licensed"`
+			} `json:"products"`
 		}
 		if err := json.Unmarshal([]byte(e.mustRun(t, "status", "--store", store, "--json")), &st); err != nil {
 			t.Fatal(err)
@@ -170,6 +180,23 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 		}
 		if tt.warning != "" && (len(st.Warnings) == 0 || st.Warnings[len(st.Warnings)-1] != tt.warning) {
 			t.Errorf("day %.5f: warnings %q lack the A5 warning", tt.at, st.Warnings)
+		}
+		if len(st.Products) != 1 || st.Products[0].State != tt.product || st.Products[0].Licensed != tt.licensedByA5 {
+			t.Errorf("day %.5f: oat status's product check %+v, want %s", tt.at, st.Products, tt.product)
+		}
+		// The product's own check judges the same from the vendor-signed
+		// files in its settings directory.
+		out, err := e.try("check", "--settings-dir", settings, "--product", "backup-server", "--trust", w.pub, "--json")
+		var v struct {
+			State    string   `json:"state"`
+			Licensed bool     `json:"licensed"`
+			Warnings []string `json:"warnings"`
+		}
+		if jerr := json.Unmarshal([]byte(out), &v); jerr != nil || v.State != tt.product || v.Licensed != tt.licensedByA5 || (err == nil) != tt.licensedByA5 {
+			t.Errorf("day %.5f: oat check: %s %v, want %s", tt.at, out, err, tt.product)
+		}
+		if tt.warning != "" && !slices.Contains(v.Warnings, tt.warning) {
+			t.Errorf("day %.5f: oat check warnings %q lack %q", tt.at, v.Warnings, tt.warning)
 		}
 	}
 	text := e.mustRun(t, "status", "--store", store)
@@ -184,6 +211,9 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 	if !strings.Contains(out, `"state": "active"`) || !strings.Contains(out, `"state": "connected"`) || strings.Contains(out, "license suspended") {
 		t.Errorf("after reconnecting on day 61:\n%s", out)
 	}
+	if out, err := e.try("check", "--settings-dir", settings, "--product", "backup-server", "--trust", w.pub); err != nil || !strings.HasPrefix(out, "LICENSED: backup-server") {
+		t.Errorf("oat check after reconnecting on day 61: %s %v", out, err)
+	}
 }
 
 // TestOfflineServerNeverDials: a server activated offline, through its
@@ -191,7 +221,7 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 // network call, even with a proxy in its environment.
 func TestOfflineServerNeverDials(t *testing.T) {
 	t.Parallel()
-	w := newTestWorld(t, false)
+	w := newTestWorld(t, false, nil)
 	var dials atomic.Int64
 	e := testEnv(t, nil, &dials)
 	store := filepath.Join(t.TempDir(), "store")
@@ -218,7 +248,7 @@ func TestOfflineServerNeverDials(t *testing.T) {
 	if _, err := e.try("refresh", "--store", store); err == nil {
 		t.Fatal("refresh with no license")
 	}
-	w2 := newTestWorld(t, true)
+	w2 := newTestWorld(t, true, nil)
 	e2 := testEnv(t, nil, &dials)
 	store2 := filepath.Join(t.TempDir(), "store")
 	e2.mustRun(t, "init", "--store", store2, "--trust", w2.pub)

@@ -159,6 +159,13 @@ func (s *Store) Status() (*Status, error) {
 		if !matches {
 			st.Warnings = append(st.Warnings, response.ErrOtherMachine.Error())
 		}
+		// An online activation's standing (A5), from the store's record
+		// of contact, judged by the product check like everything else.
+		var a5 *check.Online
+		if t, ok := s.OnlineStatus(); ok {
+			o := check.FromTimeline(t)
+			a5 = &o
+		}
 		anyActive, anyLicensed := false, false
 		// The latest end of each product's entitlements (0: perpetual): a
 		// renewal (A19) adds an entitlement beside the one that ends, and
@@ -172,7 +179,7 @@ func (s *Store) Status() (*Status, error) {
 		for _, e := range l.Products {
 			// The product's own verdict, by the rules the product applies
 			// to its copy, so that status and product never disagree.
-			v, _ := check.Judge(check.Facts{Product: e.Code, License: l, Machine: id, MachineErr: idErr, Now: now, TrialStart: time.Unix(start, 0)})
+			v, _ := check.Judge(check.Facts{Product: e.Code, License: l, Machine: id, MachineErr: idErr, Now: now, TrialStart: time.Unix(start, 0), Online: a5})
 			anyLicensed = anyLicensed || v.Licensed
 			ps := ProductStatus{Code: e.Code, State: string(v.State), Licensed: v.Licensed, Reason: v.Reason,
 				Expires: "never", Active: e.Active(now) && matches, Model: e.Model, Seats: e.Seats, Units: e.Units,
@@ -203,6 +210,8 @@ func (s *Store) Status() (*Status, error) {
 		}
 		switch {
 		case !matches:
+		case a5 != nil && a5.Suspended && anyActive && !fileExpired:
+			st.State = StateSuspended // restored as soon as contact is made (A5)
 		case anyLicensed:
 			st.State = StateActive
 		case fileExpired || !anyActive:
@@ -217,13 +226,8 @@ func (s *Store) Status() (*Status, error) {
 		if a5.Warning != "" {
 			st.Warnings = append(st.Warnings, a5.Warning)
 		}
-		if st.State == StateActive {
-			switch a5.State {
-			case online.InGrace:
-				st.State = StateGrace
-			case online.Suspended:
-				st.State = StateSuspended
-			}
+		if st.State == StateActive && a5.State == online.InGrace {
+			st.State = StateGrace
 		}
 	}
 	if st.State == "" {
