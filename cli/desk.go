@@ -111,6 +111,7 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			deskMoveCommand(e),
 			deskReassignCommand(e),
+			deskStaffCommand(e),
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",

@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/ledger"
@@ -28,18 +27,20 @@ func portalCommand(e *env) *ucli.Command {
 		Name:  "portal",
 		Usage: "serve the operator's web page, the activation API and the desk staff's area",
 		Description: "Serves until SIGINT or SIGTERM, then finishes the requests in flight.\n" +
-			"Staff sign in with the token in --staff-token-file (or $OAT_PORTAL_TOKEN) or the password\n" +
-			"whose argon2id hash is in --staff-password-hash-file (or $OAT_PORTAL_PASSWORD_HASH; make one\n" +
-			"with `oat portal hash-password`). Approval mail queued in the ledger goes out through --smtp.",
+			"With --staff, the staff area is open to the members added with `oat desk staff add`, each\n" +
+			"signing in with their own password; without it every staff route is 404.\n" +
+			"Approval mail queued in the ledger goes out through --smtp. See doc/portal.md,\n" +
+			"\"Running in production\".",
 		Flags: []ucli.Flag{
-			// Required, but checked by the action: urfave would demand them
-			// of the hash-password subcommand too.
+			// Required, but checked by the action, which words the error.
 			&ucli.StringFlag{Name: "db", Usage: "the ledger: a SQLite file `DSN` or postgres://... (required)"},
 			&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses (required)"},
 			&ucli.StringFlag{Name: "listen", Usage: "listen on `ADDR`", Value: "127.0.0.1:8080"},
 			&ucli.StringFlag{Name: "base-url", Usage: "the portal's public `URL`, for links in mail (default http://ADDR)"},
-			&ucli.StringFlag{Name: "staff-token-file", Usage: "admin token for the staff area, first line of `FILE` (else $OAT_PORTAL_TOKEN)"},
-			&ucli.StringFlag{Name: "staff-password-hash-file", Usage: "argon2id hash of the staff password, first line of `FILE` (else $OAT_PORTAL_PASSWORD_HASH)"},
+			&ucli.BoolFlag{Name: "staff", Usage: "open the staff area and the staff API to the members of `oat desk staff`"},
+			&ucli.StringSliceFlag{Name: "trusted-proxy", Usage: "believe X-Forwarded-For from the reverse proxies in `CIDR` (repeatable)"},
+			&ucli.Float64Flag{Name: "login-rate", Usage: "staff sign-in attempts the whole portal may check per minute", Value: 20},
+			&ucli.IntFlag{Name: "max-password-hashes", Usage: "password checks (64 MiB each) that may run at once", Value: 2},
 			&ucli.StringFlag{Name: "smtp", Usage: "send queued mail through the SMTP server at `HOST:PORT`"},
 			&ucli.StringFlag{Name: "smtp-from", Usage: "sender `ADDRESS` of the mail", Value: "oat license desk <noreply@localhost>"},
 			&ucli.StringFlag{Name: "smtp-user", Usage: "SMTP `USER` (password in $OAT_SMTP_PASSWORD)"},
@@ -64,60 +65,20 @@ func portalCommand(e *env) *ucli.Command {
 			}
 			return e.runPortal(c)
 		},
-		Subcommands: []*ucli.Command{{
-			Name:  "hash-password",
-			Usage: "print the argon2id hash of a staff password, for --staff-password-hash-file",
-			Description: "The password is read like a key passphrase: --passphrase-file, $OAT_PASSPHRASE,\n" +
-				"or a prompt. Only the hash is printed.",
-			Flags: []ucli.Flag{passphraseFlag},
-			Action: func(c *ucli.Context) error {
-				if err := noArgs(c); err != nil {
-					return err
-				}
-				pw, err := e.passphrase(c, "the staff password", true)
-				if err != nil {
-					return err
-				}
-				h, err := portal.HashPassword(pw, portal.DefaultPasswordParams)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, h)
-				return nil
-			},
-		}},
 	}
-}
-
-// firstLine reads a one-line secret from flag's file, else from the
-// environment variable.
-func (e *env) firstLine(c *ucli.Context, flag, envVar string) (string, error) {
-	if path := c.String(flag); path != "" {
-		data, err := atomicfile.ReadCapped(path, 4096)
-		if err != nil {
-			return "", fmt.Errorf("--%s %s: %w", flag, path, err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		line = strings.TrimSpace(line)
-		if line == "" {
-			return "", fmt.Errorf("--%s %s: the first line is empty", flag, path)
-		}
-		return line, nil
-	}
-	return strings.TrimSpace(e.getenv(envVar)), nil
 }
 
 func (e *env) runPortal(c *ucli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	token, err := e.firstLine(c, "staff-token-file", "OAT_PORTAL_TOKEN")
-	if err != nil {
-		return err
-	}
-	hash, err := e.firstLine(c, "staff-password-hash-file", "OAT_PORTAL_PASSWORD_HASH")
-	if err != nil {
-		return err
+	var proxies []netip.Prefix
+	for _, v := range c.StringSlice("trusted-proxy") {
+		p, err := parseCIDR(v)
+		if err != nil {
+			return usagef("portal: --trusted-proxy %q: %v", v, err)
+		}
+		proxies = append(proxies, p)
 	}
 	var tlsConfig *tls.Config
 	if cert, key := c.String("tls-cert"), c.String("tls-key"); cert != "" || key != "" {
@@ -140,8 +101,8 @@ func (e *env) runPortal(c *ucli.Context) error {
 	if err != nil {
 		return err // names the key file already
 	}
-	// Sessions are keyed from the vendor key so that every portal of one
-	// desk accepts the others' sessions; the key itself stays here.
+	// CSRF tokens are keyed from the vendor key so that every portal of
+	// one desk accepts the others' forms; the key itself stays here.
 	sessionKey, err := hkdf.Key(sha256.New, vendor.Seed(), nil, "oat portal staff sessions v1", 32)
 	if err != nil {
 		return err
@@ -154,6 +115,16 @@ func (e *env) runPortal(c *ucli.Context) error {
 	defer db.Close()
 	if err := db.Check(ctx); err != nil {
 		return fmt.Errorf("ledger %s: %w", db, err)
+	}
+	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
+	if c.Bool("staff") {
+		members, err := d.Staff(ctx)
+		if err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			return fmt.Errorf("portal: --staff, but ledger %s has no staff members: add one with oat desk staff add", db)
+		}
 	}
 
 	ln, err := net.Listen("tcp", c.String("listen"))
@@ -170,19 +141,23 @@ func (e *env) runPortal(c *ucli.Context) error {
 	}
 
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
 	backend := portal.NewLedgerDesk(d, vendor, base)
-	srv, err := portal.New(portal.Config{
-		Desk: backend, Online: backend, SessionKey: sessionKey, StaffToken: token, StaffPasswordHash: hash,
+	cfg := portal.Config{
+		Desk: backend, Online: backend, SessionKey: sessionKey, TrustedProxies: proxies,
+		MaxConcurrentHashes: c.Int("max-password-hashes"), LoginRatePerMinute: c.Float64("login-rate"),
 		BaseURL: base, RatePerMinute: c.Float64("rate"), Burst: c.Int("burst"), Logger: log,
 		InstallationRatePerMinute: c.Float64("installation-rate"), InstallationBurst: c.Int("installation-burst"),
-	})
+	}
+	if c.Bool("staff") {
+		cfg.Staff = backend
+	}
+	srv, err := portal.New(cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if token == "" && hash == "" {
-		log.Warn("no staff token or password hash: the staff area is closed")
+	if !c.Bool("staff") {
+		log.Info("no --staff: the staff area is closed")
 	}
 
 	mailDone := make(chan struct{})
@@ -210,4 +185,18 @@ func (e *env) runPortal(c *ucli.Context) error {
 	}
 	fmt.Fprintln(e.stdout, "oat portal: stopped")
 	return nil
+}
+
+// parseCIDR reads a trusted proxy: a network in CIDR notation, or one
+// address.
+func parseCIDR(v string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(v); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, errors.New("not an address or a network in CIDR notation (10.0.0.0/8)")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/oat-toolkit/oat/ledger"
 )
@@ -92,7 +93,7 @@ func (d *Desk) RequestApproval(ctx context.Context, order, email, host string, l
 		case err != nil && !isNotFound(err):
 			return err
 		}
-		e = ledger.Email{Order: order, Email: email, State: "pending", Requested: now.Unix(),
+		e = ledger.Email{Order: order, Email: email, State: "pending", Requested: now.Unix(), Host: host,
 			TokenHash: hashToken(token), TokenExpires: now.Add(ApprovalTTL).Unix()}
 		if err := tx.PutEmail(ctx, e); err != nil {
 			return err
@@ -114,6 +115,9 @@ func (d *Desk) RequestApproval(ctx context.Context, order, email, host string, l
 // English: the people who buy and approve in the source documents work in
 // Japanese, and the portal's page offers both.
 func queueApprovalMail(ctx context.Context, tx *ledger.Tx, o ledger.Order, email, host, link string, expires, now int64) error {
+	// The address and the host come from the requester: in a mail the
+	// purchaser trusts, they must not pass for the desk's own words.
+	email, host = mailText(email, maxMailEmail), mailText(host, maxMailHost)
 	until := timeUTC(expires).Format("2006-01-02 15:04")
 	var ja, en string
 	if host != "" {
@@ -246,4 +250,33 @@ func (d *Desk) MarkSent(ctx context.Context, id int64) error {
 // MarkFailed records a failed attempt; the message stays queued.
 func (d *Desk) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return d.db.Update(ctx, func(tx *ledger.Tx) error { return tx.MarkMail(ctx, id, 0, reason) })
+}
+
+// Caps on requester-controlled text in the purchaser's mail, in
+// characters.
+const (
+	maxMailHost  = 64
+	maxMailEmail = 254
+)
+
+// mailText makes text a requester chose fit to quote in a mail: control
+// and format characters (terminal escapes, bidi overrides that reorder
+// what the reader sees) become U+FFFD, "://" is defanged to "[:]//" so
+// that mail programs make no link of it, and it is cut to max
+// characters, marked with an ellipsis.
+func mailText(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range strings.ToValidUTF8(s, "\uFFFD") {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == '\u2028' || c == '\u2029' {
+			c = '\uFFFD'
+		}
+		b.WriteRune(c)
+		n++
+	}
+	return strings.ReplaceAll(b.String(), "://", "[:]//")
 }

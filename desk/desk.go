@@ -37,7 +37,17 @@ var (
 	ErrNotFound        = ledger.ErrNotFound
 	ErrExpired         = errors.New("the link has expired")
 	ErrInvalidInput    = errors.New("invalid input")
+	// ErrWrongOrder is the one answer to an unknown order ID and to a
+	// wrong fulfillment number, so that nobody learns which order IDs
+	// exist: the fulfillment number is the order's only secret (A1).
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled)
 )
+
+// wrongOrder refuses a request whose order ID and fulfillment number are
+// not an order's, in the same words whether or not the order exists.
+func wrongOrder() error {
+	return fmt.Errorf("%w: no order has this order ID and fulfillment number (A1)", ErrWrongOrder)
+}
 
 // Methods of activation (A11).
 const (

@@ -141,11 +141,11 @@ func TestRejections(t *testing.T) {
 			{"unknown order", func() error {
 				_, err := fx.issue("r.oat", other.request(t, "O9", "FN1", "buyer@example.com"), desk.IssueOptions{})
 				return err
-			}, desk.ErrNotEntitled, "r.oat: not entitled: order O9 is not known to the desk (A1)"},
+			}, desk.ErrNotEntitled, "r.oat: not entitled: no order has this order ID and fulfillment number (A1)"},
 			{"wrong fulfillment number", func() error {
 				_, err := fx.issue("r.oat", other.request(t, "O1", "FN2", "buyer@example.com"), desk.IssueOptions{})
 				return err
-			}, desk.ErrNotEntitled, "r.oat: not entitled: the fulfillment number does not match order O1 (A1)"},
+			}, desk.ErrNotEntitled, "r.oat: not entitled: no order has this order ID and fulfillment number (A1)"},
 			{"unapproved second e-mail", func() error {
 				_, err := fx.issue("r.oat", other.request(t, "O1", "FN1", "someone@example.org"), desk.IssueOptions{})
 				return err

@@ -295,10 +295,10 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 
 	o, ok := c.orders[r.Order]
 	if !ok {
-		return Issued{}, fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, r.Order)
+		return Issued{}, wrongOrder()
 	}
 	if !checkFulfillment(o, r.Fulfillment) {
-		return Issued{}, fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, r.Order)
+		return Issued{}, wrongOrder()
 	}
 	email := normEmail(r.Email)
 	if err := checkEmail(ctx, tx, o, email); err != nil {

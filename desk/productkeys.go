@@ -72,10 +72,10 @@ func (d *Desk) ProductKeys(ctx context.Context, vendor ed25519.PrivateKey, r Key
 		}
 		o, ok := orders[r.Order]
 		if !ok {
-			return fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, r.Order)
+			return wrongOrder()
 		}
 		if !checkFulfillment(o, r.Fulfillment) {
-			return fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, r.Order)
+			return wrongOrder()
 		}
 		_, m, err := product(ctx, tx, r.Product)
 		if err != nil {

@@ -66,7 +66,7 @@ func TestRuleA22_DeskGeneratesProductKeys(t *testing.T) {
 		wantErr(t, err, desk.ErrUsesKeys, "r.oat: wrong method for this product: replica-virtual is unlocked by product keys, not by activation: ask the license desk for its keys (A22)")
 		// Refused: a wrong fulfillment number.
 		_, err = fx.desk.ProductKeys(ctx, fx.vendor, desk.KeysRequest{Order: "K1", Fulfillment: "FN-X", Product: "replica-virtual"})
-		wantErr(t, err, desk.ErrNotEntitled, "not entitled: the fulfillment number does not match order K1 (A1)")
+		wantErr(t, err, desk.ErrNotEntitled, "not entitled: no order has this order ID and fulfillment number (A1)")
 	})
 }
 

@@ -80,6 +80,7 @@ type Email struct {
 	TokenExpires        int64
 	Requested, Decided  int64
 	DecidedBy           string
+	Host                string // the computer the request was for, as the requester named it
 }
 
 // Mail is a message waiting in (or sent from) the outbox.
@@ -373,12 +374,12 @@ func (t *Tx) LineAllocations(ctx context.Context, order, product string) ([]Allo
 
 // PutEmail inserts or replaces an order's e-mail approval row.
 func (t *Tx) PutEmail(ctx context.Context, e Email) error {
-	_, err := t.exec(ctx, `INSERT INTO emails (order_id, email, state, token_hash, token_expires, requested, decided, decided_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := t.exec(ctx, `INSERT INTO emails (order_id, email, state, token_hash, token_expires, requested, decided, decided_by, host)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (order_id, email) DO UPDATE SET state = excluded.state, token_hash = excluded.token_hash,
 			token_expires = excluded.token_expires, requested = excluded.requested, decided = excluded.decided,
-			decided_by = excluded.decided_by`,
-		e.Order, e.Email, e.State, nullBytes(e.TokenHash), e.TokenExpires, e.Requested, e.Decided, e.DecidedBy)
+			decided_by = excluded.decided_by, host = excluded.host`,
+		e.Order, e.Email, e.State, nullBytes(e.TokenHash), e.TokenExpires, e.Requested, e.Decided, e.DecidedBy, e.Host)
 	return err
 }
 
@@ -389,11 +390,11 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-const emailCols = `order_id, email, state, token_hash, token_expires, requested, decided, decided_by`
+const emailCols = `order_id, email, state, token_hash, token_expires, requested, decided, decided_by, host`
 
 func scanEmail(s scanner) (Email, error) {
 	var e Email
-	err := s.Scan(&e.Order, &e.Email, &e.State, &e.TokenHash, &e.TokenExpires, &e.Requested, &e.Decided, &e.DecidedBy)
+	err := s.Scan(&e.Order, &e.Email, &e.State, &e.TokenHash, &e.TokenExpires, &e.Requested, &e.Decided, &e.DecidedBy, &e.Host)
 	return e, err
 }
 
@@ -503,7 +504,7 @@ func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 // Tables lists the ledger's tables, for Dump.
 var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
 	"allocations", "emails", "receipts", "outbox", "audit", "pool_usage", "group_usage", "order_holders",
-	"order_addresses", "seat_owners"}
+	"order_addresses", "seat_owners", "staff", "staff_sessions"}
 
 // Dump returns every row of every table as text, in a stable order: a
 // snapshot for tests and diagnostics that shows whether anything changed.

@@ -255,6 +255,30 @@ var migrations = []migration{{
 			WHERE p.params LIKE '%"group":"person"%'
 			GROUP BY l.order_id, l.product, l.grp`,
 	},
+}, {
+	// Version 4 (issue 17): named desk staff and their sessions.
+	common: []string{
+		// Desk staff, each with their own argon2id password hash, so that
+		// the audit log names a person, not a shared secret.
+		`CREATE TABLE staff (
+			name     TEXT PRIMARY KEY,
+			password TEXT NOT NULL,
+			created  BIGINT NOT NULL,
+			updated  BIGINT NOT NULL
+		)`,
+		// Staff sessions live here, not in a signed cookie, so that
+		// signing out, a new password or removing the member ends them.
+		// The cookie holds a random token; only its SHA-256 is stored.
+		`CREATE TABLE staff_sessions (
+			id      {{blob}} PRIMARY KEY,
+			staff   TEXT NOT NULL REFERENCES staff(name),
+			created BIGINT NOT NULL,
+			expires BIGINT NOT NULL
+		)`,
+		`CREATE INDEX staff_sessions_staff ON staff_sessions(staff)`,
+		// The computer an approval was asked for, shown to the approver.
+		`ALTER TABLE emails ADD COLUMN host TEXT NOT NULL DEFAULT ''`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -195,16 +196,36 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("request file: %w", err))
 		return
 	}
+	if !s.guessesLeft(w, r, req.Order) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
 	lic, err := s.desk.Issue(ctx, data)
 	if err != nil {
+		if errors.Is(err, ErrWrongOrder) {
+			s.guesses.failed(req.Order, s.clientIP(r))
+		}
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": licenseFileName(req.Host)}))
 	w.Write(lic)
+}
+
+// guessesLeft answers 429 if the order ID or the client is locked out
+// for guessing fulfillment numbers, and says whether to go on. The answer
+// is the same whether the order exists or not.
+func (s *Server) guessesLeft(w http.ResponseWriter, r *http.Request, order string) bool {
+	until := s.guesses.lockedUntil(order, s.clientIP(r))
+	if until.IsZero() {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(s.now()).Seconds())+1))
+	s.writeAPIError(w, r, http.StatusTooManyRequests, "locked_out",
+		fmt.Sprintf("too many wrong order IDs or fulfillment numbers: refused until %s UTC", until.UTC().Format("2006-01-02 15:04")))
+	return false
 }
 
 // licenseFileName names the download after the computer it is for, in
@@ -315,9 +336,17 @@ func (s *Server) postPreview(w http.ResponseWriter, r *http.Request) {
 
 // getOrder shows one order to desk staff.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.staffIdentity(r); !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="oat staff"`)
+	switch _, err := s.staffIdentity(r); {
+	case errors.Is(err, errLoginRate), errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "10")
+		s.writeAPIError(w, r, http.StatusTooManyRequests, "rate_limited", err.Error())
+		return
+	case errors.Is(err, errNoSession):
+		w.Header().Set("WWW-Authenticate", `Basic realm="oat staff", charset="UTF-8"`)
 		s.writeAPIError(w, r, http.StatusUnauthorized, "unauthorized", "staff credentials required")
+		return
+	case err != nil:
+		s.fail(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)

@@ -38,20 +38,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-const testToken = "staff-token-0123456789"
-
 type testPortal struct {
 	*httptest.Server
-	desk *fakeDesk
-	log  *syncBuffer
+	desk  *fakeDesk
+	staff *fakeStaff
+	log   *syncBuffer
+	srv   *Server
 }
 
 func newTestPortal(t *testing.T, mod func(*Config)) *testPortal {
 	t.Helper()
 	d := newFakeDesk(t)
+	staff := newFakeStaff(t)
 	logs := &syncBuffer{}
 	cfg := Config{
-		Desk: d, SessionKey: bytes.Repeat([]byte{7}, 32), StaffToken: testToken,
+		Desk: d, SessionKey: bytes.Repeat([]byte{7}, 32), Staff: staff,
 		RatePerMinute: 6000, Burst: 1000,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
@@ -64,7 +65,7 @@ func newTestPortal(t *testing.T, mod func(*Config)) *testPortal {
 	}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	return &testPortal{Server: ts, desk: d, log: logs}
+	return &testPortal{Server: ts, desk: d, staff: staff, log: logs, srv: s}
 }
 
 func (p *testPortal) post(t *testing.T, path, ctype string, body []byte) (*http.Response, []byte) {
@@ -317,9 +318,9 @@ func TestStaffAPI(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	wantAPIError(t, res, body, 401, "unauthorized")
-	get := func(path, token string) (*http.Response, []byte) {
+	get := func(path, password string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("GET", p.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.SetBasicAuth("Hanako", password)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -328,16 +329,16 @@ func TestStaffAPI(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, b
 	}
-	res, body = get("/v1/orders/ORD-1", "wrong-token-0123456789")
+	res, body = get("/v1/orders/ORD-1", "wrong password")
 	wantAPIError(t, res, body, 401, "unauthorized")
-	res, body = get("/v1/orders/ORD-1", testToken)
+	res, body = get("/v1/orders/ORD-1", testPassword)
 	var o Order
 	if res.StatusCode != 200 || json.Unmarshal(body, &o) != nil || o.ID != "ORD-1" || o.Products[0].Used != 2 {
 		t.Fatalf("%d %s", res.StatusCode, body)
 	}
-	res, body = get("/v1/orders/NOPE", testToken)
+	res, body = get("/v1/orders/NOPE", testPassword)
 	wantAPIError(t, res, body, 404, "not_found")
-	res, body = get("/v1/nothing", testToken)
+	res, body = get("/v1/nothing", testPassword)
 	wantAPIError(t, res, body, 404, "not_found")
 }
 

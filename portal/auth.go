@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,10 +13,33 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
+
+// Staff is the desk's staff directory: each member signs in with their
+// own password, and their sessions are kept by the desk (in the ledger),
+// so that signing out, a new password or removing the member ends them
+// on every portal at once. Errors for a missing member or session wrap
+// ErrNotFound.
+type Staff interface {
+	// PasswordHash returns the member's argon2id hash (see HashPassword).
+	PasswordHash(ctx context.Context, name string) (string, error)
+	// OpenSession records a session of the member under id, the SHA-256
+	// of the token in the browser's cookie, until expires.
+	OpenSession(ctx context.Context, name string, id []byte, expires time.Time) error
+	// Session returns the member a live session belongs to.
+	Session(ctx context.Context, id []byte) (string, error)
+	// CloseSession ends a session; ending one that is gone is no error.
+	CloseSession(ctx context.Context, id []byte) error
+}
+
+// MinPasswordLength is the shortest staff password oat accepts without
+// being told to (oat desk staff add --weak), in characters.
+const MinPasswordLength = 12
+
+// maxPasswordBytes bounds what is hashed at a sign-in.
+const maxPasswordBytes = 1024
 
 // PasswordParams are the argon2id costs of a staff password hash.
 type PasswordParams struct {
@@ -28,10 +52,13 @@ type PasswordParams struct {
 var DefaultPasswordParams = PasswordParams{Time: 3, Memory: 64 << 10, Threads: 4}
 
 // HashPassword returns the PHC-format argon2id hash of a staff password,
-// "$argon2id$v=19$m=65536,t=3,p=4$SALT$HASH", for Config.StaffPasswordHash.
+// "$argon2id$v=19$m=65536,t=3,p=4$SALT$HASH", as the desk stores it.
 func HashPassword(password []byte, p PasswordParams) (string, error) {
 	if len(password) == 0 {
 		return "", errors.New("the password is empty")
+	}
+	if len(password) > maxPasswordBytes {
+		return "", fmt.Errorf("the password is longer than %d bytes", maxPasswordBytes)
 	}
 	salt := make([]byte, 16)
 	rand.Read(salt)
@@ -55,8 +82,9 @@ func parsePasswordHash(s string) (*passwordHash, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.p.Memory, &h.p.Time, &h.p.Threads); err != nil {
 		return nil, fmt.Errorf("bad parameters %q", parts[3])
 	}
-	// Bounds keep a hostile config from making every login cost minutes.
-	if h.p.Time < 1 || h.p.Time > 64 || h.p.Memory < 8 || h.p.Memory > 4<<20 || h.p.Threads < 1 {
+	// Bounds keep a damaged ledger row from making every sign-in cost
+	// minutes or gigabytes.
+	if h.p.Time < 1 || h.p.Time > 64 || h.p.Memory < 8 || h.p.Memory > 1<<20 || h.p.Threads < 1 {
 		return nil, fmt.Errorf("parameters %q out of range", parts[3])
 	}
 	var err error
@@ -74,25 +102,51 @@ func (h *passwordHash) matches(password []byte) bool {
 	return subtle.ConstantTimeCompare(sum, h.hash) == 1
 }
 
-// checkSecret reports whether secret is the staff token or password.
-func (s *Server) checkSecret(secret string) bool {
-	if secret == "" {
-		return false
+// verifyPassword is the argon2id check itself: the expensive part.
+func verifyPassword(hash string, password []byte) bool {
+	h, err := parsePasswordHash(hash)
+	return err == nil && h.matches(password)
+}
+
+// decoyHash is checked when the name is not a staff member, so that a
+// wrong name costs what a wrong password does and timing does not tell
+// which names exist. No password matches its all-zero hash.
+const decoyHash = "$argon2id$v=19$m=65536,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+var (
+	// errBusy: every password-hashing slot is taken.
+	errBusy = errors.New("the portal is busy checking other sign-ins; retry in a moment")
+	// errLoginRate: the portal-wide sign-in rate is spent.
+	errLoginRate = errors.New("too many sign-in attempts on this portal; retry later")
+)
+
+// checkPassword reports whether password is name's. Each check is one
+// argon2id computation, which costs 64 MiB and most of a core: at most
+// cfg.MaxConcurrentHashes run at once and at most cfg.LoginRatePerMinute
+// start per minute, whoever asks and from however many addresses, so an
+// attack costs bounded memory and CPU (it can only slow sign-ins down).
+// A check over either bound is refused at once rather than queued.
+func (s *Server) checkPassword(ctx context.Context, name string, password []byte) (bool, error) {
+	if name == "" || len(name) > maxStaffNameSize || len(password) == 0 || len(password) > maxPasswordBytes {
+		return false, nil
 	}
-	if s.cfg.StaffToken != "" {
-		a := sha256.Sum256([]byte(secret))
-		b := sha256.Sum256([]byte(s.cfg.StaffToken))
-		if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return true
-		}
+	if ok, _ := s.loginLimiter.allow("*"); !ok {
+		return false, errLoginRate
 	}
-	if s.cfg.StaffPasswordHash != "" {
-		h, err := parsePasswordHash(s.cfg.StaffPasswordHash)
-		if err == nil && h.matches([]byte(secret)) {
-			return true
-		}
+	hash, err := s.staff.PasswordHash(ctx, name)
+	known := err == nil
+	if errors.Is(err, ErrNotFound) {
+		hash = decoyHash
+	} else if err != nil {
+		return false, err
 	}
-	return false
+	select {
+	case s.hashSlots <- struct{}{}:
+	default:
+		return false, errBusy
+	}
+	defer func() { <-s.hashSlots }()
+	return s.verify(hash, password) && known, nil
 }
 
 const (
@@ -111,58 +165,61 @@ func (s *Server) mac(purpose, msg string) []byte {
 	return m.Sum(nil)
 }
 
-// newSession returns a signed session cookie value: the staff name (for
-// the audit log), the expiry and a random ID, then the MAC over them.
-func (s *Server) newSession(name string) string {
-	id := make([]byte, 16)
-	rand.Read(id)
-	b64 := base64.RawURLEncoding
-	payload := b64.EncodeToString([]byte(name)) + "." + strconv.FormatInt(s.now().Add(sessionLifetime).Unix(), 10) + "." + b64.EncodeToString(id)
-	return payload + "." + b64.EncodeToString(s.mac("session", payload))
+// sessionID is what the desk stores of a session token.
+func sessionID(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
 }
 
-// session verifies a session cookie value and returns the staff name.
-func (s *Server) session(v string) (string, bool) {
-	i := strings.LastIndexByte(v, '.')
-	if i < 0 {
-		return "", false
+// openSession starts a session for name and returns the cookie's token:
+// 256 random bits, meaningless without the desk's record of it.
+func (s *Server) openSession(ctx context.Context, name string) (string, error) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	if err := s.staff.OpenSession(ctx, name, sessionID(tok), s.now().Add(sessionLifetime)); err != nil {
+		return "", err
 	}
-	payload := v[:i]
-	sig, err := base64.RawURLEncoding.DecodeString(v[i+1:])
-	if err != nil || !hmac.Equal(sig, s.mac("session", payload)) {
-		return "", false
-	}
-	parts := strings.Split(payload, ".")
-	if len(parts) != 3 {
-		return "", false
-	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || s.now().Unix() >= exp {
-		return "", false
-	}
-	name, err := base64.RawURLEncoding.DecodeString(parts[0])
-	if err != nil {
-		return "", false
-	}
-	return string(name), true
+	return tok, nil
 }
 
-// staffIdentity returns who is calling: a session cookie, or the admin
-// token as a bearer token for the API.
-func (s *Server) staffIdentity(r *http.Request) (string, bool) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		if name, ok := s.session(c.Value); ok {
-			return name, true
-		}
+// errNoSession: no cookie, or one the desk does not know (signed out,
+// expired, password changed, member removed).
+var errNoSession = errors.New("not signed in")
+
+// session returns who the request's session cookie belongs to.
+func (s *Server) session(r *http.Request) (string, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 64 {
+		return "", errNoSession
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.cfg.StaffToken != "" {
-		a := sha256.Sum256([]byte(tok))
-		b := sha256.Sum256([]byte(s.cfg.StaffToken))
-		if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return "token", true
-		}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	name, err := s.staff.Session(ctx, sessionID(c.Value))
+	if errors.Is(err, ErrNotFound) {
+		return "", errNoSession
 	}
-	return "", false
+	return name, err
+}
+
+// staffIdentity returns who is calling the staff API: a session cookie,
+// or a member's name and password as HTTP Basic credentials (checked like
+// a sign-in, under the same bounds).
+func (s *Server) staffIdentity(r *http.Request) (string, error) {
+	if user, pass, ok := r.BasicAuth(); ok {
+		ctx, cancel := s.ctx(r)
+		defer cancel()
+		ok, err := s.checkPassword(ctx, user, []byte(pass))
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			s.log.Warn("staff API sign-in failed", "client", s.clientIP(r))
+			return "", errNoSession
+		}
+		return user, nil
+	}
+	return s.session(r)
 }
 
 // csrfToken is the token every staff form carries: bound to the session,
@@ -188,23 +245,4 @@ func (s *Server) cookie(r *http.Request, name, value string, maxAge int) *http.C
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure || r.TLS != nil,
 	}
-}
-
-// cleanStaffName keeps the name typed at login fit for the audit log.
-func cleanStaffName(name string) string {
-	name = strings.TrimSpace(name)
-	var b strings.Builder
-	for _, c := range name {
-		if c < ' ' || c == 0x7f || c == utf8.RuneError {
-			continue
-		}
-		if b.Len()+utf8.RuneLen(c) > maxStaffNameSize {
-			break
-		}
-		b.WriteRune(c)
-	}
-	if b.Len() == 0 {
-		return "staff"
-	}
-	return b.String()
 }

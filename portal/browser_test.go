@@ -28,7 +28,9 @@ import (
 	"github.com/oat-toolkit/oat/portal"
 )
 
-const staffToken = "browser-test-token-0123456789"
+// staffPassword is the password of Hanako, the desk staff member of
+// every test world.
+const staffPassword = "browser-test-password-0123"
 
 // One Chromium for the whole package run: starting it is the slow part.
 var chrome struct {
@@ -152,6 +154,13 @@ func newWorldOn(t *testing.T, dsn string) *world {
 	if err := w.desk.ImportOrders(ctx, orders, "test"); err != nil {
 		t.Fatal(err)
 	}
+	hash, err := portal.HashPassword([]byte(staffPassword), portal.PasswordParams{Time: 1, Memory: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.desk.AddStaff(ctx, "Hanako", hash, "test"); err != nil {
+		t.Fatal(err)
+	}
 	w.portal = w.serve(t, w.desk)
 	return w
 }
@@ -159,12 +168,23 @@ func newWorldOn(t *testing.T, dsn string) *world {
 // serve starts a portal in front of d.
 func (w *world) serve(t *testing.T, d *desk.Desk) *httptest.Server {
 	t.Helper()
+	return w.serveWith(t, d, nil)
+}
+
+// serveWith starts a portal in front of d with its configuration changed
+// by mod.
+func (w *world) serveWith(t *testing.T, d *desk.Desk, mod func(*portal.Config)) *httptest.Server {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	var logs syncWriter
 	backend := portal.NewLedgerDesk(d, w.vendor, base)
-	srv, err := portal.New(portal.Config{Desk: backend, Online: backend, SessionKey: sessionKey, StaffToken: staffToken,
-		BaseURL: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cfg := portal.Config{Desk: backend, Online: backend, SessionKey: sessionKey, Staff: backend,
+		BaseURL: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := portal.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +444,7 @@ func TestBrowserStaffApprovesSecondEmail(t *testing.T) {
 		chromedp.Navigate(w.portal.URL+"/staff?lang=en"),
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#login-name"), "Hanako"),
-		chromedp.SendKeys(chromedp.CSS("#login-secret"), staffToken),
+		chromedp.SendKeys(chromedp.CSS("#login-secret"), staffPassword),
 		chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#approvals")),
 	)

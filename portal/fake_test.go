@@ -158,7 +158,14 @@ func (d *fakeDesk) DecideByToken(ctx context.Context, tok string, approve bool) 
 	if err != nil {
 		return err
 	}
-	return d.Decide(ctx, a.ID, approve, "purchaser")
+	if err := d.Decide(ctx, a.ID, approve, "purchaser"); err != nil {
+		return err
+	}
+	// A decided link is used up, as in the desk.
+	d.mu.Lock()
+	delete(d.approvals, tok)
+	d.mu.Unlock()
+	return nil
 }
 
 func (d *fakeDesk) RenewApproval(_ context.Context, tok string) error {
@@ -248,4 +255,80 @@ func newRequest(t testing.TB, order, host string) ([]byte, ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 	return data, inst
+}
+
+// fakeStaff is a staff directory in memory, keeping sessions like the
+// ledger does: by the hash of the cookie token.
+type fakeStaff struct {
+	now      func() time.Time
+	mu       sync.Mutex
+	members  map[string]string // name → hash
+	sessions map[string]fakeSession
+}
+
+type fakeSession struct {
+	name    string
+	expires time.Time
+}
+
+// testPassword is Hanako's password on every test portal.
+const testPassword = "correct horse battery"
+
+func newFakeStaff(t testing.TB) *fakeStaff {
+	h, err := HashPassword([]byte(testPassword), PasswordParams{Time: 1, Memory: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeStaff{now: time.Now, members: map[string]string{"Hanako": h}, sessions: map[string]fakeSession{}}
+}
+
+func (f *fakeStaff) PasswordHash(_ context.Context, name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.members[name]
+	if !ok {
+		return "", fmt.Errorf("staff member %s: %w", name, ErrNotFound)
+	}
+	return h, nil
+}
+
+func (f *fakeStaff) OpenSession(_ context.Context, name string, id []byte, expires time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessions[string(id)] = fakeSession{name, expires}
+	return nil
+}
+
+func (f *fakeStaff) Session(_ context.Context, id []byte) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sessions[string(id)]
+	if !ok || !s.expires.After(f.now()) {
+		return "", fmt.Errorf("session: %w", ErrNotFound)
+	}
+	return s.name, nil
+}
+
+func (f *fakeStaff) CloseSession(_ context.Context, id []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sessions, string(id))
+	return nil
+}
+
+// setPassword rotates a member's password and ends their sessions, as
+// the desk does.
+func (f *fakeStaff) setPassword(t testing.TB, name, pw string) {
+	h, err := HashPassword([]byte(pw), PasswordParams{Time: 1, Memory: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members[name] = h
+	for id, s := range f.sessions {
+		if s.name == name {
+			delete(f.sessions, id)
+		}
+	}
 }

@@ -165,9 +165,11 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request) *page {
 		u.RawQuery = q.Encode()
 		p.Switch = append(p.Switch, langLink{Code: code, Label: langLabels[code], URL: u.String(), Current: code == l.Code})
 	}
-	if name, ok := s.staffIdentity(r); ok {
-		p.Staff = name
-		p.CSRF = s.csrfToken(r)
+	if s.staff != nil {
+		if name, err := s.session(r); err == nil {
+			p.Staff = name
+			p.CSRF = s.csrfToken(r)
+		}
 	}
 	return p
 }

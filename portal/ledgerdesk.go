@@ -40,6 +40,7 @@ func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // deskKinds maps the desk's sentinel errors to the portal's.
 var deskKinds = []struct{ desk, portal error }{
 	{desk.ErrBadFile, ErrBadFile},
+	{desk.ErrWrongOrder, ErrWrongOrder},
 	{desk.ErrNotEntitled, ErrNotEntitled},
 	{desk.ErrPendingApproval, ErrPendingApproval},
 	{desk.ErrNoSeats, ErrNoSeats},
@@ -151,7 +152,7 @@ func parseApprovalID(id string) (order, email string, ok bool) {
 }
 
 func approvalOf(e *ledger.Email) *Approval {
-	a := &Approval{ID: approvalID(e.Order, e.Email), Order: e.Order, Email: e.Email, State: e.State,
+	a := &Approval{ID: approvalID(e.Order, e.Email), Order: e.Order, Email: e.Email, Host: e.Host, State: e.State,
 		Created: time.Unix(e.Requested, 0)}
 	if e.TokenExpires > 0 {
 		a.Expires = time.Unix(e.TokenExpires, 0)
@@ -220,6 +221,30 @@ func (l *LedgerDesk) ReleaseActivation(ctx context.Context, activation, reason, 
 	_, err := l.d.ReleaseStale(ctx, activation, reason, "staff:"+by)
 	return kind(err)
 }
+
+// PasswordHash returns a staff member's password hash.
+func (l *LedgerDesk) PasswordHash(ctx context.Context, name string) (string, error) {
+	h, err := l.d.StaffPasswordHash(ctx, name)
+	return h, kind(err)
+}
+
+// OpenSession records a staff session in the ledger.
+func (l *LedgerDesk) OpenSession(ctx context.Context, name string, id []byte, expires time.Time) error {
+	return kind(l.d.OpenStaffSession(ctx, name, id, expires))
+}
+
+// Session returns who a live staff session belongs to.
+func (l *LedgerDesk) Session(ctx context.Context, id []byte) (string, error) {
+	name, err := l.d.StaffSession(ctx, id)
+	return name, kind(err)
+}
+
+// CloseSession ends a staff session.
+func (l *LedgerDesk) CloseSession(ctx context.Context, id []byte) error {
+	return kind(l.d.CloseStaffSession(ctx, id))
+}
+
+var _ Staff = (*LedgerDesk)(nil)
 
 // PendingMail returns queued mail.
 func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {

@@ -40,6 +40,18 @@ func mailLinks(t *testing.T, w *world, addr string, received func() []string, be
 	return links
 }
 
+// visitRedirect posts form and returns the status and the Location.
+func visitRedirect(t *testing.T, u string, form url.Values) (int, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
 func visit(t *testing.T, method, u string, form url.Values) (int, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
@@ -80,6 +92,9 @@ func TestApprovalLinkLifecycle(t *testing.T) {
 	if status != 200 || !strings.Contains(page, `id="approve"`) || !strings.Contains(page, "ops@example.com") {
 		t.Fatalf("fresh link: %d", status)
 	}
+	if !strings.Contains(page, "rack02") {
+		t.Error("the approval page does not name the computer the request is for")
+	}
 
 	w.now = w.now.Add(73 * time.Hour)
 	status, page = visit(t, "GET", first72+"&lang=ja", nil)
@@ -102,8 +117,14 @@ func TestApprovalLinkLifecycle(t *testing.T) {
 		t.Fatalf("the replaced link still works: %d", status)
 	}
 	fresh, _ := url.Parse(links[0])
-	if status, _ := visit(t, "POST", w.portal.URL+"/approve", url.Values{"t": {fresh.Query().Get("t")}, "decision": {"approve"}}); status != 303 {
+	status, next := visitRedirect(t, w.portal.URL+"/approve", url.Values{"t": {fresh.Query().Get("t")}, "decision": {"approve"}})
+	if status != 303 {
 		t.Fatalf("approve through the fresh link: %d", status)
+	}
+	// What the purchaser sees right after approving: that it is done,
+	// not that the link (used up now) is invalid.
+	if status, page := visit(t, "GET", w.portal.URL+next+"&lang=en", nil); status != 200 || !strings.Contains(page, "Approved.") || strings.Contains(page, "not valid") {
+		t.Fatalf("after approving: %d %s", status, page)
 	}
 	post(t, w, second, 200)
 }

@@ -48,7 +48,7 @@ func TestTwoPortalsOneLedger(t *testing.T) {
 			if csrf == nil {
 				t.Fatal("no CSRF token on the login page")
 			}
-			res, _ = c.PostForm(w.portal.URL+"/staff/login", url.Values{"csrf": {string(csrf[1])}, "secret": {staffToken}})
+			res, _ = c.PostForm(w.portal.URL+"/staff/login", url.Values{"csrf": {string(csrf[1])}, "name": {"Hanako"}, "secret": {staffPassword}})
 			res.Body.Close()
 			if res.StatusCode != 303 {
 				t.Fatalf("login: %d", res.StatusCode)

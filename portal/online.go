@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -70,14 +71,22 @@ func (s *Server) postOnlineActivation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, _, err := request.Parse(data); err != nil {
+	req, _, err := request.Parse(data)
+	if err != nil {
 		s.fail(w, r, fmt.Errorf("request file: %w", err))
+		return
+	}
+	// Guessing fulfillment numbers online is locked out like on the page.
+	if !s.guessesLeft(w, r, req.Order) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
 	lic, err := s.online.IssueOnline(ctx, data)
 	if err != nil {
+		if errors.Is(err, ErrWrongOrder) {
+			s.guesses.failed(req.Order, s.clientIP(r))
+		}
 		s.fail(w, r, err)
 		return
 	}

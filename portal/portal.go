@@ -14,6 +14,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -164,4 +165,8 @@ var (
 	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
 	ErrMethod          = errors.New("the activation was made the other way")  // 409
+	// ErrWrongOrder: no order has this order ID and fulfillment number.
+	// A desk answers an unknown order and a wrong fulfillment number with
+	// it alike; the portal counts these toward locking the order out.
+	ErrWrongOrder = fmt.Errorf("%w", ErrNotEntitled) // 403
 )

@@ -67,9 +67,9 @@ func (l *limiter) sweep(now time.Time) {
 
 // wrap answers 429 with Retry-After through deny when the client is over
 // its limit.
-func (l *limiter) wrap(h http.HandlerFunc, deny func(http.ResponseWriter, *http.Request, int, string, string)) http.Handler {
+func (l *limiter) wrap(h http.HandlerFunc, key func(*http.Request) string, deny func(http.ResponseWriter, *http.Request, int, string, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := l.allow(clientIP(r))
+		ok, wait := l.allow(key(r))
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			deny(w, r, http.StatusTooManyRequests, "rate_limited", "too many requests; retry later")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -23,16 +24,20 @@ type Config struct {
 	// answer 404 and the portal serves offline activation only.
 	Online OnlineDesk
 
-	// SessionKey signs staff session cookies and CSRF tokens; at least 32
-	// bytes. Portals sharing a ledger behind a load balancer share the key
-	// (the CLI derives it from the vendor key) so that sessions carry over.
+	// SessionKey keys the CSRF tokens of staff forms; at least 32 bytes.
+	// Portals sharing a ledger behind a load balancer share the key (the
+	// CLI derives it from the vendor key) so that forms carry over.
 	SessionKey []byte
-	// StaffToken, if set, is an admin token that logs staff in (and is
-	// accepted as "Authorization: Bearer" on the staff API).
-	StaffToken string
-	// StaffPasswordHash, if set, is an argon2id hash (see HashPassword) of
-	// the staff password. With neither set the staff area is closed.
-	StaffPasswordHash string
+	// Staff, if set, opens the staff area (and the staff API) to the
+	// members it lists; nil closes it: every staff route is 404.
+	Staff Staff
+	// MaxConcurrentHashes bounds the argon2id computations (64 MiB each)
+	// running at once for sign-ins; 0 means 2. LoginRatePerMinute and
+	// LoginBurst bound how many may start, portal-wide; 0 means 20 a
+	// minute with a burst of 5.
+	MaxConcurrentHashes int
+	LoginRatePerMinute  float64
+	LoginBurst          int
 
 	// BaseURL is the public address of the portal, e.g.
 	// "https://licenses.example.com"; an https URL makes cookies Secure.
@@ -47,6 +52,19 @@ type Config struct {
 	// means 10 per minute with a burst of 10.
 	InstallationRatePerMinute float64
 	InstallationBurst         int
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// portal believes: a request from one of them counts against the
+	// client it names, so limits and logs see real clients. From any
+	// other peer the header is ignored.
+	TrustedProxies []netip.Prefix
+	// OrderGuesses bounds wrong order ID / fulfillment number pairs: after
+	// that many within OrderLockout, the order (and, separately, the
+	// client address) is refused for OrderLockout. 0 means 10 per order,
+	// 5 per address, locked for 15 minutes.
+	OrderGuessesPerOrder   int
+	OrderGuessesPerAddress int
+	OrderLockout           time.Duration
 
 	Logger *slog.Logger     // access and error log; nil discards
 	Now    func() time.Time // nil means time.Now
@@ -67,6 +85,12 @@ type Server struct {
 	installLimiter *limiter
 	handler        http.Handler
 	secure         bool
+
+	staff        Staff
+	hashSlots    chan struct{}                     // one token per argon2id computation running
+	verify       func(hash string, pw []byte) bool // verifyPassword; tests count calls
+	loginLimiter *limiter                          // portal-wide, one bucket
+	guesses      *guessGuard
 }
 
 // maxFormBytes caps staff and approval form posts.
@@ -79,14 +103,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.SessionKey) < 32 {
 		return nil, errors.New("portal: the session key must be at least 32 bytes")
-	}
-	if cfg.StaffPasswordHash != "" {
-		if _, err := parsePasswordHash(cfg.StaffPasswordHash); err != nil {
-			return nil, fmt.Errorf("portal: staff password hash: %w", err)
-		}
-	}
-	if cfg.StaffToken != "" && len(cfg.StaffToken) < 16 {
-		return nil, errors.New("portal: the staff token must be at least 16 characters")
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return nil, fmt.Errorf("portal: base URL %q must start with http:// or https://", cfg.BaseURL)
@@ -104,6 +120,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.InstallationBurst <= 0 {
 		cfg.InstallationBurst = 10
 	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = 2
+	}
+	if cfg.LoginRatePerMinute <= 0 {
+		cfg.LoginRatePerMinute = 20
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 5
+	}
+	if cfg.OrderGuessesPerOrder <= 0 {
+		cfg.OrderGuessesPerOrder = 10
+	}
+	if cfg.OrderGuessesPerAddress <= 0 {
+		cfg.OrderGuessesPerAddress = 5
+	}
+	if cfg.OrderLockout <= 0 {
+		cfg.OrderLockout = 15 * time.Minute
+	}
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -111,7 +145,10 @@ func New(cfg Config) (*Server, error) {
 		desk:   cfg.Desk,
 		online: cfg.Online,
 		secure: strings.HasPrefix(cfg.BaseURL, "https://"),
+		staff:  cfg.Staff,
+		verify: verifyPassword,
 	}
+	s.hashSlots = make(chan struct{}, cfg.MaxConcurrentHashes)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -132,14 +169,16 @@ func New(cfg Config) (*Server, error) {
 	s.static = http.StripPrefix("/static/", staticHandler(http.FileServerFS(static)))
 	s.limiter = newLimiter(cfg.RatePerMinute/60, cfg.Burst, s.now)
 	s.installLimiter = newLimiter(cfg.InstallationRatePerMinute/60, cfg.InstallationBurst, s.now)
+	s.loginLimiter = newLimiter(cfg.LoginRatePerMinute/60, cfg.LoginBurst, s.now)
+	s.guesses = newGuessGuard(cfg.OrderGuessesPerOrder, cfg.OrderGuessesPerAddress, cfg.OrderLockout, s.now)
 	s.handler = s.routes()
 	return s, nil
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	limited := func(h http.HandlerFunc) http.Handler { return s.limiter.wrap(h, s.writeAPIError) }
-	formLimited := func(h http.HandlerFunc) http.Handler { return s.limiter.wrap(h, s.writePageLimit) }
+	limited := func(h http.HandlerFunc) http.Handler { return s.limiter.wrap(h, s.clientIP, s.writeAPIError) }
+	formLimited := func(h http.HandlerFunc) http.Handler { return s.limiter.wrap(h, s.clientIP, s.writePageLimit) }
 
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.Handle("GET /static/", s.static)
@@ -148,7 +187,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/activations", limited(s.postActivation))
 	mux.Handle("POST /v1/releases", limited(s.postRelease))
 	mux.Handle("POST /v1/preview", limited(s.postPreview))
-	mux.Handle("GET /v1/orders/{order}", limited(s.getOrder))
+	if s.staff != nil {
+		mux.Handle("GET /v1/orders/{order}", limited(s.getOrder))
+	}
 	mux.Handle("POST /v1/online/activations", limited(s.postOnlineActivation))
 	mux.Handle("POST /v1/online/checkins", limited(s.postCheckIn))
 	mux.Handle("POST /v1/online/releases", limited(s.postOnlineRelease))
@@ -157,18 +198,25 @@ func (s *Server) routes() http.Handler {
 	})
 
 	mux.HandleFunc("GET /approve", s.approvePage)
+	mux.HandleFunc("GET /approve/done", s.approveDone)
 	mux.Handle("POST /approve", formLimited(s.approveDecide))
 	mux.Handle("POST /approve/renew", formLimited(s.approveRenew))
 
-	mux.HandleFunc("GET /staff/login", s.loginPage)
-	mux.Handle("POST /staff/login", formLimited(s.loginPost))
-	mux.HandleFunc("POST /staff/logout", s.logout)
-	mux.HandleFunc("GET /staff", s.staff(s.staffHome))
-	mux.HandleFunc("GET /staff/orders/{order}", s.staff(s.staffOrder))
-	mux.HandleFunc("GET /staff/audit", s.staff(s.staffAudit))
-	mux.HandleFunc("POST /staff/approvals/{id}", s.staff(s.staffDecide))
-	mux.HandleFunc("POST /staff/orders/{order}/pools", s.staff(s.staffSetPool))
-	mux.HandleFunc("POST /staff/activations/{id}/release", s.staff(s.staffRelease))
+	// With staff access off, no staff route exists: whatever cookie or
+	// credentials come, everything under /staff is 404.
+	mux.HandleFunc("/staff", s.staffClosed)
+	mux.HandleFunc("/staff/", s.staffClosed)
+	if s.staff != nil {
+		mux.HandleFunc("GET /staff/login", s.loginPage)
+		mux.Handle("POST /staff/login", formLimited(s.loginPost))
+		mux.HandleFunc("POST /staff/logout", s.logout)
+		mux.HandleFunc("GET /staff", s.staffOnly(s.staffHome))
+		mux.HandleFunc("GET /staff/orders/{order}", s.staffOnly(s.staffOrder))
+		mux.HandleFunc("GET /staff/audit", s.staffOnly(s.staffAudit))
+		mux.HandleFunc("POST /staff/approvals/{id}", s.staffOnly(s.staffDecide))
+		mux.HandleFunc("POST /staff/orders/{order}/pools", s.staffOnly(s.staffSetPool))
+		mux.HandleFunc("POST /staff/activations/{id}/release", s.staffOnly(s.staffRelease))
+	}
 
 	// Browsers may only post forms and uploads from this origin; tools
 	// (curl, scripts) send no Origin or Sec-Fetch-Site and pass.
@@ -286,7 +334,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.Int("status", sw.status),
 			slog.Int64("bytes", sw.bytes),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("client", clientIP(r)),
+			slog.String("client", s.clientIP(r)),
 		}
 		if sw.code != "" {
 			attrs = append(attrs, slog.String("error", sw.code))
@@ -312,12 +360,43 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP is the address rate limits and logs use: the TCP peer. The
-// portal does not trust X-Forwarded-For; behind a proxy, limit there.
-func clientIP(r *http.Request) string {
+// clientIP is the address rate limits, lockouts and logs use: the TCP
+// peer, unless the peer is a trusted proxy. Then it is the right-most
+// address in X-Forwarded-For that is not a trusted proxy itself: each
+// proxy appends the peer it saw, so addresses left of the first
+// untrusted one are whatever the client chose to send.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// Garbage from a proxy we trust: count it against the proxy
+			// rather than against an address someone made up.
+			return peer.String()
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

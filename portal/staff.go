@@ -12,11 +12,20 @@ import (
 	"strings"
 )
 
-// staffEnabled reports whether any staff credential is configured.
-func (s *Server) staffEnabled() bool { return s.cfg.StaffToken != "" || s.cfg.StaffPasswordHash != "" }
+// staffClosed answers every staff route while staff access is off, and
+// any path under /staff that is no staff page.
+func (s *Server) staffClosed(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r)
+	p.Title = p.L.T("staff.title")
+	p.Error = p.L.T("error.notfound")
+	if s.staff == nil {
+		p.Error = p.L.T("login.closed")
+	}
+	s.render(w, r, http.StatusNotFound, "message.html", p)
+}
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.staffIdentity(r); ok {
+	if _, err := s.session(r); err == nil {
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 		return
 	}
@@ -28,12 +37,6 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, errKey string) {
 	p := s.newPage(w, r)
 	p.Title = p.L.T("login.title")
-	if !s.staffEnabled() {
-		p.Title = p.L.T("staff.title")
-		p.Error = p.L.T("login.closed")
-		s.render(w, r, http.StatusNotFound, "message.html", p)
-		return
-	}
 	tok := make([]byte, 18)
 	rand.Read(tok)
 	v := base64.RawURLEncoding.EncodeToString(tok)
@@ -48,10 +51,6 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
-	if !s.staffEnabled() {
-		s.renderLogin(w, r, http.StatusNotFound, "")
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.renderLogin(w, r, http.StatusBadRequest, "error.csrf")
@@ -62,25 +61,54 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, "error.csrf")
 		return
 	}
-	if !s.checkSecret(r.PostFormValue("secret")) {
-		s.log.Warn("staff login failed", "client", clientIP(r))
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	ok, err := s.checkPassword(ctx, name, []byte(r.PostFormValue("secret")))
+	switch {
+	case errors.Is(err, errLoginRate), errors.Is(err, errBusy):
+		s.log.Warn("staff login refused", "client", s.clientIP(r), "err", err)
+		w.Header().Set("Retry-After", "10")
+		s.renderLogin(w, r, http.StatusTooManyRequests, "login.busy")
+		return
+	case err != nil:
+		p := s.newPage(w, r)
+		s.deskError(w, r, p, err)
+		return
+	case !ok:
+		s.log.Warn("staff login failed", "client", s.clientIP(r))
 		s.renderLogin(w, r, http.StatusUnauthorized, "login.failed")
 		return
 	}
-	name := cleanStaffName(r.PostFormValue("name"))
-	s.log.Info("staff login", "staff", name, "client", clientIP(r))
+	tok, err := s.openSession(ctx, name)
+	if err != nil {
+		s.deskError(w, r, s.newPage(w, r), err)
+		return
+	}
+	s.log.Info("staff login", "staff", name, "client", s.clientIP(r))
 	gone := s.cookie(r, loginCSRFCookie, "", -1)
 	gone.Path = "/staff/login"
 	http.SetCookie(w, gone)
-	http.SetCookie(w, s.cookie(r, sessionCookie, s.newSession(name), int(sessionLifetime.Seconds())))
+	http.SetCookie(w, s.cookie(r, sessionCookie, tok, int(sessionLifetime.Seconds())))
 	http.Redirect(w, r, "/staff", http.StatusSeeOther)
 }
 
+// logout ends the session in the desk, not only in this browser: the
+// cookie is worthless afterwards, wherever a copy of it is.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if _, ok := s.staffIdentity(r); ok && !s.checkCSRF(r) {
-		s.forbidden(w, r)
-		return
+	if _, err := s.session(r); err == nil {
+		if !s.checkCSRF(r) {
+			s.forbidden(w, r)
+			return
+		}
+		c, _ := r.Cookie(sessionCookie)
+		ctx, cancel := s.ctx(r)
+		defer cancel()
+		if err := s.staff.CloseSession(ctx, sessionID(c.Value)); err != nil {
+			s.deskError(w, r, s.newPage(w, r), err)
+			return
+		}
 	}
 	http.SetCookie(w, s.cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -90,16 +118,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 // signed in.
 type staffHandler func(w http.ResponseWriter, r *http.Request, p *page, staff string)
 
-// staff guards a staff page: a session is required (else the sign-in
-// page), and every post must carry the session's CSRF token.
-func (s *Server) staff(h staffHandler) http.HandlerFunc {
+// staffOnly guards a staff page: a live session is required (else the
+// sign-in page), and every post must carry the session's CSRF token.
+func (s *Server) staffOnly(h staffHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var name string
-		ok := false
-		if c, err := r.Cookie(sessionCookie); err == nil {
-			name, ok = s.session(c.Value)
+		name, err := s.session(r)
+		if err != nil && !errors.Is(err, errNoSession) {
+			s.deskError(w, r, s.newPage(w, r), err)
+			return
 		}
-		if !ok {
+		if err != nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
 				return
@@ -331,7 +359,28 @@ func (s *Server) approveDecide(w http.ResponseWriter, r *http.Request) {
 		s.deskError(w, r, p, err)
 		return
 	}
-	http.Redirect(w, r, "/approve?t="+url.QueryEscape(tok), http.StatusSeeOther)
+	// A decided link is used up: the desk forgets its token, so the
+	// answer cannot be the link's page. It is a page that says what was
+	// decided, which a reload shows again.
+	done := "denied"
+	if approve {
+		done = "approved"
+	}
+	http.Redirect(w, r, "/approve/done?d="+done, http.StatusSeeOther)
+}
+
+// approveDone confirms a purchaser's decision.
+func (s *Server) approveDone(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r)
+	p.Title = p.L.T("approve.title")
+	switch d := r.URL.Query().Get("d"); d {
+	case "approved", "denied":
+		p.Flash = p.L.T("approve.state." + d)
+		s.render(w, r, http.StatusOK, "message.html", p)
+	default:
+		p.Error = p.L.T("error.notfound")
+		s.render(w, r, http.StatusNotFound, "message.html", p)
+	}
 }
 
 func (s *Server) approveRenew(w http.ResponseWriter, r *http.Request) {
