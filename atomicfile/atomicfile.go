@@ -106,14 +106,23 @@ func syncDir(dir string) error {
 
 // ReadCapped reads at most max bytes of path and fails, naming the file, if
 // it is larger: hostile files are bounded before anything parses them.
+// Only regular files are read: a named pipe or a device put in place of a
+// file would otherwise block the reader (holding whatever lock it holds)
+// or feed it without end. The open itself does not block (O_NONBLOCK).
 func ReadCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlock, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	case st.IsDir():
 		return nil, fmt.Errorf("%s is a directory, not a file", path)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", path, fileKind(st.Mode()), ErrNotRegular)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
@@ -127,3 +136,21 @@ func ReadCapped(path string, max int64) ([]byte, error) {
 
 // ErrTooLarge is wrapped by ReadCapped when a file exceeds its cap.
 var ErrTooLarge = errors.New("file too large")
+
+// ErrNotRegular is wrapped by ReadCapped when path is a named pipe, a
+// device or a socket rather than a file.
+var ErrNotRegular = errors.New("oat reads only regular files")
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a file"
+}

@@ -250,3 +250,52 @@ func TestScriptsContract(t *testing.T) {
 		return nil
 	})
 }
+
+// A control character in outside text (here the host name a request
+// carries, which reaches the ledger) is printed escaped by every command
+// that shows it: show, desk issue, desk show, status.
+func TestOutsideTextIsEscaped(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rack")
+	if err := os.CopyFS(root, os.DirFS(mustAbs("../examples/machines/rack01"))); err != nil {
+		t.Fatal(err)
+	}
+	const evil = "rack\x1b]0;owned\x07\x1b[2J01\u202e"
+	if err := os.WriteFile(filepath.Join(root, "etc", "hostname"), []byte(evil+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OAT_SYSROOT", root)
+	t.Setenv("OAT_PASSPHRASE", "escape test passphrase")
+	p := func(name string) string { return filepath.Join(dir, name) }
+	must := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runOat(t, args...)
+		if code != 0 {
+			t.Fatalf("oat %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		if strings.ContainsAny(stdout+stderr, "\x1b\x07\u202e") {
+			t.Errorf("oat %s printed a raw control character: %q", strings.Join(args, " "), stdout)
+		}
+		return stdout
+	}
+	must("keys", "generate", "--out", p("vendor"))
+	must("desk", "init", "--db", p("desk.db"), "--catalog", mustAbs("../examples/catalog.json"))
+	must("desk", "order", "add", "--db", p("desk.db"), "--order", "O1", "--fulfillment", "F1", "--email", "it@example.com", "--product", "backup-server", "--seats", "1")
+	os.Mkdir(p("settings"), 0o755)
+	must("init", "--store", p("store"), "--trust", p("vendor.pub"))
+	must("products", "add", "--store", p("store"), "--code", "backup-server", "--settings-dir", p("settings"))
+	must("request", "--store", p("store"), "--order", "O1", "--fulfillment", "F1", "--email", "it@example.com", "--out", p("r.req"))
+	escaped := `rack\x1b]0;owned\x07\x1b[2J01\u202e`
+	for _, args := range [][]string{
+		{"show", p("r.req")},
+		{"desk", "issue", "--db", p("desk.db"), "--key", p("vendor.key"), "--out", p("r.lic"), p("r.req")},
+		{"desk", "show", "--db", p("desk.db"), "--order", "O1"},
+		{"install", "--store", p("store"), p("r.lic")},
+		{"status", "--store", p("store")},
+	} {
+		out := must(args...)
+		if args[0] != "install" && !strings.Contains(out, escaped) {
+			t.Errorf("oat %s does not show the host name escaped:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}

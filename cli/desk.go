@@ -39,8 +39,16 @@ func deskCommand(e *env) *ucli.Command {
 				Name:  "init",
 				Usage: "create or migrate the ledger and load the product catalog",
 				Flags: []ucli.Flag{dbFlag,
-					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true}},
+					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true},
+					&ucli.StringSliceFlag{Name: "vendor", Usage: "the vendor public key(s) `VENDOR.pub` the desk signs with (default: the key of the first signing, recorded then)"}},
 				Action: e.deskInit,
+			},
+			{
+				Name:      "rotate",
+				Usage:     "record a vendor key rotation statement (oat keys rotate) in the ledger",
+				ArgsUsage: "FILE",
+				Flags:     []ucli.Flag{dbFlag},
+				Action:    e.deskRotate,
 			},
 			{
 				Name:   "order",
@@ -76,6 +84,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "out-dir", Usage: "write NAME.license for each REQUEST into `DIR`"},
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
 					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
+					&ucli.StringFlag{Name: "pool", Usage: "take the new seats from the order's license pool `NAME` (A12; default: the default pool)"},
 				),
 				Action: e.deskIssue,
 			},
@@ -123,12 +132,13 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			{
 				Name:  "pool",
-				Usage: "create, resize or (with --seats 0) remove a named license pool of an order (A12)",
+				Usage: "create, resize, rename (--rename) or (with --seats 0) remove a named license pool of an order (A12)",
 				Flags: []ucli.Flag{dbFlag,
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
-					seatsFlag("`N` seats (0 removes the pool)")},
+					&ucli.Int64Flag{Name: "seats", Usage: "`N` seats (0 removes the pool)"},
+					&ucli.StringFlag{Name: "rename", Usage: "rename the pool to `NEW`"}},
 				Action: e.deskPool,
 			},
 			{
@@ -195,8 +205,22 @@ func (e *env) deskInit(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := desk.New(db, desk.Options{}).LoadCatalog(c.Context, cat, e.actor()); err != nil {
+	d := desk.New(db, desk.Options{})
+	if err := d.LoadCatalog(c.Context, cat, e.actor()); err != nil {
 		return fmt.Errorf("ledger %s: %w", db, err)
+	}
+	var vendors []ed25519.PublicKey
+	for _, path := range c.StringSlice("vendor") {
+		t, err := keys.LoadTrustSet(path)
+		if err != nil {
+			return fmt.Errorf("ledger %s: %w", db, err)
+		}
+		vendors = append(vendors, trustedKeys(t)...)
+	}
+	if len(vendors) > 0 {
+		if err := d.SetVendorKeys(c.Context, vendors, e.actor()); err != nil {
+			return fmt.Errorf("ledger %s: %w", db, err)
+		}
 	}
 	switch {
 	case from == 0:
@@ -207,6 +231,35 @@ func (e *env) deskInit(c *ucli.Context) error {
 		fmt.Fprintf(e.stdout, "the ledger %s is up to date (schema %d)\n", db, to)
 	}
 	fmt.Fprintf(e.stdout, "loaded %d products from %s\n", len(cat.Products), c.String("catalog"))
+	for _, v := range vendors {
+		fmt.Fprintf(e.stdout, "vendor key %s: the desk signs with it and no other\n", keys.KeyID(v))
+	}
+	return nil
+}
+
+func (e *env) deskRotate(c *ucli.Context) error {
+	if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
+		return err
+	}
+	path := c.Args().First()
+	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
+	d, done, err := e.openDesk(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	st, err := d.Rotate(c.Context, data, e.actor())
+	if err != nil {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
+	if st.Add != nil {
+		fmt.Fprintf(e.stdout, "the ledger lists vendor key %s\n", keys.KeyID(st.Add))
+	} else {
+		fmt.Fprintf(e.stdout, "the ledger no longer lists vendor key %s\n", keys.ID(st.Remove))
+	}
 	return nil
 }
 
@@ -310,7 +363,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		return err
 	}
 	defer done()
-	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()})
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor()})
 	if err != nil {
 		return err
 	}
@@ -462,15 +515,28 @@ func (e *env) deskPool(c *ucli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	if c.IsSet("seats") == c.IsSet("rename") {
+		// One change per command, so that a refused one changes nothing.
+		return usagef("desk pool: give either --seats N or --rename NEW")
+	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := d.SetPool(c.Context, c.String("order"), c.String("product"), c.String("name"), c.Int64("seats"), e.actor()); err != nil {
+	order, code, name := c.String("order"), c.String("product"), c.String("name")
+	if c.IsSet("rename") {
+		to := c.String("rename")
+		if err := d.RenamePool(c.Context, order, code, name, to, e.actor()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "order %s: pool %q of %s is now %q\n", order, name, code, to)
+		return nil
+	}
+	if err := d.SetPool(c.Context, order, code, name, c.Int64("seats"), e.actor()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", c.String("order"), c.String("name"), c.String("product"), c.Int64("seats"))
+	fmt.Fprintf(e.stdout, "order %s: pool %q of %s holds %d seats\n", order, name, code, c.Int64("seats"))
 	return nil
 }
 

@@ -22,14 +22,14 @@ func keysCommand(e *env) *ucli.Command {
 			Usage: "create a key pair: PREFIX.key (encrypted, mode 0600) and PREFIX.pub (PEM SPKI)",
 			Flags: []ucli.Flag{
 				&ucli.StringFlag{Name: "out", Usage: "write `PREFIX`.key and PREFIX.pub", Required: true},
-				passphraseFlag,
+				passphraseFlag, weakPassphraseFlag,
 			},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
 					return err
 				}
 				prefix := c.String("out")
-				pass, err := e.passphrase(c, prefix+".key", true)
+				pass, err := e.newKeyPassphrase(c, prefix+".key")
 				if err != nil {
 					return err
 				}

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/keys"
 )
 
 // passphraseFlag is --passphrase-file, shared by every command that opens a key.
@@ -23,7 +24,7 @@ var passphraseFlag = &ucli.StringFlag{
 // confirm asks twice at the prompt, for new keys.
 func (e *env) passphrase(c *ucli.Context, what string, confirm bool) ([]byte, error) {
 	if path := c.String("passphrase-file"); path != "" {
-		data, err := atomicfile.ReadCapped(path, 4096)
+		data, err := readPassphraseFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("passphrase file %s: %w", path, err)
 		}
@@ -62,4 +63,44 @@ func (e *env) passphrase(c *ucli.Context, what string, confirm bool) ([]byte, er
 		}
 	}
 	return p, nil
+}
+
+// weakPassphraseFlag lets a new key be protected by a short passphrase,
+// for throwaway keys; oat still warns.
+var weakPassphraseFlag = &ucli.BoolFlag{
+	Name:  "allow-weak-passphrase",
+	Usage: fmt.Sprintf("accept a passphrase shorter than %d characters for the new key (not recommended)", keys.MinPassphrase),
+}
+
+// newKeyPassphrase returns the passphrase for a new private key: asked
+// twice at a prompt, and refused when it is too short unless
+// --allow-weak-passphrase is given, in which case oat warns.
+func (e *env) newKeyPassphrase(c *ucli.Context, what string) ([]byte, error) {
+	pass, err := e.passphrase(c, what, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.CheckPassphrase(pass); err != nil {
+		if !c.Bool("allow-weak-passphrase") {
+			return nil, fmt.Errorf("%s: %w; choose a longer one (or give --allow-weak-passphrase for a throwaway key)", what, err)
+		}
+		fmt.Fprintf(e.stderr, "warning: %s: %v; anyone who copies the key file can guess it offline\n", what, err)
+	}
+	return pass, nil
+}
+
+// readPassphraseFile reads the start of path. Unlike the files oat reads
+// from others, a pipe is welcome here: --passphrase-file <(pass show oat)
+// hands the secret over without writing it to disk.
+func readPassphraseFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, pathReason(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return nil, pathReason(err)
+	}
+	return data, nil
 }

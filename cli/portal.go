@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/tls"
@@ -117,6 +118,11 @@ func (e *env) runPortal(c *ucli.Context) error {
 		return fmt.Errorf("ledger %s: %w", db, err)
 	}
 	d := desk.New(db, desk.Options{Name: c.String("desk-name")})
+	// A portal with a key the ledger does not list would refuse every
+	// request: say so now, not at the first customer.
+	if err := d.CheckVendorKey(ctx, vendor.Public().(ed25519.PublicKey)); err != nil {
+		return fmt.Errorf("portal: %s: %w", keyPath, err)
+	}
 	if c.Bool("staff") {
 		members, err := d.Staff(ctx)
 		if err != nil {

@@ -40,7 +40,7 @@ type runningPortal struct {
 func startPortal(t *testing.T, scheme string, extra ...string) (*runningPortal, string) {
 	t.Helper()
 	dir := t.TempDir()
-	t.Setenv("OAT_PASSPHRASE", "vendor pass")
+	t.Setenv("OAT_PASSPHRASE", "vendor passphrase")
 	run := func(args ...string) {
 		t.Helper()
 		var out bytes.Buffer
@@ -122,7 +122,7 @@ func TestPortalServes(t *testing.T) {
 	if !strings.Contains(l, `"path":"/v1/activations"`) || !strings.Contains(l, `"status":400`) {
 		t.Errorf("access log: %s", l)
 	}
-	if strings.Contains(l, "own password") || strings.Contains(l, "vendor pass") {
+	if strings.Contains(l, "own password") || strings.Contains(l, "vendor passphrase") {
 		t.Error("a secret is in the log")
 	}
 }

@@ -78,7 +78,7 @@ func initCommand(e *env) *ucli.Command {
 		Flags: []ucli.Flag{
 			storeFlag,
 			&ucli.StringSliceFlag{Name: "trust", Usage: "trust the vendor public key(s) in `VENDOR.pub` (repeatable)", Required: true},
-			passphraseFlag,
+			passphraseFlag, weakPassphraseFlag,
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -98,7 +98,7 @@ func initCommand(e *env) *ucli.Command {
 			for _, p := range pubs {
 				ids = append(ids, keys.KeyID(p).String())
 			}
-			pass, err := e.passphrase(c, filepath.Join(dir, store.KeyFile), true)
+			pass, err := e.newKeyPassphrase(c, filepath.Join(dir, store.KeyFile))
 			if err != nil {
 				return err
 			}

@@ -267,8 +267,14 @@ func (s *line) record(ctx context.Context, pools ...string) error {
 
 // allocate takes seats of one order line for an activation, or refuses
 // with the rule that stops it. st must come from orders locked in tx.
-func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act ledger.Activation, group string, fp machine.Fingerprint, now int64) (ledger.Allocation, error) {
+func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act ledger.Activation, group, pool string, fp machine.Fingerprint, now int64) (ledger.Allocation, error) {
 	code, m := st.line.Product, st.model
+	if pool == "" {
+		pool = ledger.DefaultPool
+	}
+	if _, ok := st.named[pool]; !ok && pool != ledger.DefaultPool {
+		return ledger.Allocation{}, fmt.Errorf("%w: order %s has no pool %q for %s (A12)", ErrNotFound, o.ID, pool, code)
+	}
 	if st.line.Expires != 0 && st.line.Expires < now {
 		return ledger.Allocation{}, fmt.Errorf("%w: the subscription for %s on order %s ended on %s (B1)", ErrNotEntitled, code, o.ID, day(st.line.Expires))
 	}
@@ -295,7 +301,7 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 			return ledger.Allocation{}, groupFull(code, m, group, int(g.Members))
 		}
 	}
-	a := ledger.Allocation{Activation: act.ID, Order: o.ID, Product: code, Pool: ledger.DefaultPool,
+	a := ledger.Allocation{Activation: act.ID, Order: o.ID, Product: code, Pool: pool,
 		Group: group, Units: units(m, fp), Created: now}
 	used, err := st.used(ctx, a.Pool, &a)
 	if err != nil {

@@ -37,6 +37,12 @@ var (
 	ErrNotFound        = ledger.ErrNotFound
 	ErrExpired         = errors.New("the link has expired")
 	ErrInvalidInput    = errors.New("invalid input")
+	// ErrReleased refuses a request or file of an activation that was
+	// released, released as stale, or moved: its seats are gone.
+	ErrReleased = errors.New("the activation was released")
+	// ErrSuperseded refuses a request or receipt that names a license a
+	// newer license of the same activation has replaced.
+	ErrSuperseded = errors.New("names a superseded license")
 	// ErrWrongOrder is the one answer to an unknown order ID and to a
 	// wrong fulfillment number, so that nobody learns which order IDs
 	// exist: the fulfillment number is the order's only secret (A1).
@@ -252,3 +258,11 @@ func hashHex(b []byte) string {
 func timeUTC(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
 
 func keysID(pub []byte) keys.ID { return keys.KeyID(ed25519.PublicKey(pub)) }
+
+// orDefault names the pool "" stands for.
+func orDefault(pool string) string {
+	if pool == "" {
+		return ledger.DefaultPool
+	}
+	return pool
+}

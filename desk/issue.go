@@ -37,6 +37,10 @@ type IssueOptions struct {
 	Group string
 	// Actor is who asks, for the audit log ("desk" by default).
 	Actor string
+	// Pool is the named license pool of the order the new seats come
+	// from (A12, FAQ 2.22); "" is "Default (Unassigned Licenses)". Every
+	// product the request takes must have that pool on the order.
+	Pool string
 }
 
 // Issued is a license the desk issued (or, for a repeated request,
@@ -82,6 +86,9 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 	if err := validText("group", opt.Group, 200, false); err != nil {
 		return nil, err
 	}
+	if err := validText("pool", opt.Pool, 100, false); err != nil {
+		return nil, err
+	}
 	// Verifying the requests' signatures is most of the work before the
 	// transaction; a batch spreads it over the CPUs. Errors are reported
 	// for the first bad request in the order given, as before.
@@ -123,6 +130,10 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		}
 		seal = newSealer(vendor, len(reqs))
 		now := d.now().Unix()
+		// A key the ledger does not list is refused before anything changes.
+		if err := checkVendor(ctx, tx, signerOf(vendor), now, opt.Actor); err != nil {
+			return err
+		}
 		orders, err := tx.LockOrders(ctx, orderIDs...)
 		if err != nil {
 			return err
@@ -134,6 +145,7 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 		if err != nil {
 			return err
 		}
+		b.cache.signer = keyID(signerOf(vendor))
 		b.cache.deferWrites = true
 		for _, p := range reqs {
 			is, err := d.issueOne(ctx, b, p, opt, now)
@@ -286,6 +298,22 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 		if !bytes.Equal(act.InstallKey, p.key) {
 			return Issued{}, fmt.Errorf("%w: this request's nonce was answered for another installation", ErrConflict)
 		}
+		// Released means released: the old license answers nothing now.
+		if act.State != "active" {
+			how, err := releasedHow(ctx, tx, act)
+			if err != nil {
+				return Issued{}, err
+			}
+			return Issued{}, fmt.Errorf("%w: this request was answered by activation %s, which %s on %s; its license is no longer in force: make a new request (oat request) to activate again", ErrReleased, act.ID, how, day(act.Released))
+		}
+		if prev.Seq != act.Seq {
+			return Issued{}, fmt.Errorf("%w: this request was answered by license %d of activation %s, which license %d has superseded; install the newest license, or ask the desk for it (oat desk update)", ErrSuperseded, prev.Seq, act.ID, act.Seq)
+		}
+		// The same file again, or a clear refusal: Ed25519 is deterministic,
+		// so the key that signed it gives the very same bytes.
+		if prev.Signer != "" && prev.Signer != c.signer {
+			return Issued{}, fmt.Errorf("%w: this request was answered with vendor key %s; sign the repeat with that key to get the same file", ErrConflict, prev.Signer)
+		}
 		var l response.License
 		if err := signing.UnmarshalClaims(prev.Claims, &l); err != nil {
 			return Issued{}, fmt.Errorf("license %d of activation %s in the ledger: %w", prev.Seq, act.ID, err)
@@ -366,7 +394,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 			return Issued{}, err
 		}
 	}
-	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, r.Machine, now)
+	added, allocs, err := allocateCodes(ctx, c, act, held, o, codes, opt.Pool, r.Machine, now)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -386,7 +414,7 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 	}
 	if err := c.audit(ctx, now, opt.Actor, action, o.ID, act.ID, map[string]any{
 		"seq": act.Seq, "host": r.Host, "email": email, "method": act.Method, "group": act.Group,
-		"added": added, "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
+		"added": added, "pool": orDefault(opt.Pool), "request": fmt.Sprintf("%x", r.Nonce), "key": keyID(p.key)}); err != nil {
 		return Issued{}, err
 	}
 	return Issued{Name: p.name, Activation: act.ID, Sequence: l.Sequence, New: isNew, License: l}, nil
@@ -426,7 +454,7 @@ func requestedCodes(ctx context.Context, c *txCache, order string, asked []strin
 // allocateCodes gives an activation seats of an order's products it does
 // not hold yet, and returns those products and the allocations made. held
 // is what the activation holds (ActivationAllocations; none if it is new).
-func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
+func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held []ledger.Allocation, o ledger.Order, codes []string, pool string, fp machine.Fingerprint, now int64) ([]string, []ledger.Allocation, error) {
 	models := map[string]Model{}
 	var all []string
 	holds := map[string]bool{}
@@ -478,7 +506,7 @@ func allocateCodes(ctx context.Context, c *txCache, act ledger.Activation, held 
 		if err != nil {
 			return nil, nil, err
 		}
-		a, err := allocate(ctx, c.tx, st, o, act, group, fp, now)
+		a, err := allocate(ctx, c.tx, st, o, act, group, pool, fp, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -579,7 +607,7 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 	if err != nil {
 		return response.License{}, err
 	}
-	if err := c.insertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now}); err != nil {
+	if err := c.insertLicense(ctx, ledger.License{Activation: act.ID, Seq: act.Seq, ID: cti, Nonce: nonce, Claims: claims, Issued: now, Signer: c.signer}); err != nil {
 		return response.License{}, err
 	}
 	if write {
@@ -643,4 +671,28 @@ func keyID(pub []byte) string {
 		return ""
 	}
 	return fmt.Sprint(keysID(pub))
+}
+
+func signerOf(vendor ed25519.PrivateKey) ed25519.PublicKey { return vendor.Public().(ed25519.PublicKey) }
+
+// releasedHow says how an activation was released, from the audit log.
+func releasedHow(ctx context.Context, tx *ledger.Tx, act ledger.Activation) (string, error) {
+	log, err := tx.AuditLog(ctx, "", act.ID)
+	if err != nil {
+		return "", err
+	}
+	how := "was released"
+	for _, e := range log {
+		switch e.Action {
+		case "release.receipt":
+			how = "was released with a release receipt"
+		case "release.stale":
+			how = "was released by the desk as stale (release-stale)"
+		case "release.moved":
+			how = "was moved to another machine (desk move)"
+		case "release.online":
+			how = "was released online"
+		}
+	}
+	return how, nil
 }

@@ -240,3 +240,49 @@ func (d *Desk) SetPool(ctx context.Context, order, productCode, name string, sea
 func checkFulfillment(o ledger.Order, fn string) bool {
 	return subtle.ConstantTimeCompare([]byte(o.Fulfillment), []byte(strings.TrimSpace(fn))) == 1
 }
+
+// RenamePool renames a named license pool of an order line (A12: "name
+// and counts can change"). The seats it holds and the activations drawn
+// from it stay; their licenses name the old pool until the desk updates
+// them (oat desk update), as for any pool change.
+func (d *Desk) RenamePool(ctx context.Context, order, productCode, from, to, actor string) error {
+	for _, n := range []string{from, to} {
+		if err := validText("pool name", n, 100, true); err != nil {
+			return err
+		}
+		if n == ledger.DefaultPool {
+			return fmt.Errorf("%w: the default pool keeps its name", ErrInvalidInput)
+		}
+	}
+	if from == to {
+		return fmt.Errorf("%w: pool %q is called that already", ErrInvalidInput, to)
+	}
+	now := d.now().Unix()
+	return d.db.Update(ctx, func(tx *ledger.Tx) error {
+		orders, err := tx.LockOrders(ctx, order)
+		if err != nil {
+			return err
+		}
+		if _, ok := orders[order]; !ok {
+			return fmt.Errorf("%w: order %s", ErrNotFound, order)
+		}
+		_, m, err := product(ctx, tx, productCode)
+		if err != nil {
+			return err
+		}
+		st, err := lineState(ctx, tx, order, productCode, m)
+		if err != nil {
+			return err
+		}
+		if _, ok := st.named[from]; !ok {
+			return fmt.Errorf("%w: order %s has no pool %q for %s", ErrNotFound, order, from, productCode)
+		}
+		if _, ok := st.named[to]; ok {
+			return fmt.Errorf("%w: order %s has a pool %q for %s already", ErrConflict, order, to, productCode)
+		}
+		if err := tx.RenamePool(ctx, order, productCode, from, to); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, actor, "pool.rename", order, "", map[string]any{"product": productCode, "pool": from, "name": to})
+	})
+}

@@ -77,6 +77,11 @@ func (d *Desk) release(ctx context.Context, receipt []byte, online bool) (*Relea
 		if r.Sequence == 0 || r.Sequence > uint64(act.Seq) {
 			return fmt.Errorf("%w: the receipt releases license %d, but activation %s is at %d", ErrBadFile, r.Sequence, act.ID, act.Seq)
 		}
+		// A receipt for an older license than the newest one proves only
+		// that the older one was removed: the newer one may be installed.
+		if r.Sequence < uint64(act.Seq) {
+			return fmt.Errorf("%w: the receipt releases license %d of activation %s, which license %d has superseded; install license %d on the server and deactivate again, or have the desk release it (oat desk release-stale)", ErrSuperseded, r.Sequence, act.ID, act.Seq, act.Seq)
+		}
 		if err := tx.InsertReceipt(ctx, r.ID, act.ID, int64(r.Sequence), now); err != nil {
 			return err
 		}

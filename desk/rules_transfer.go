@@ -61,6 +61,9 @@ func (d *Desk) Move(ctx context.Context, vendor ed25519.PrivateKey, name string,
 	var out Issued
 	err = d.db.Update(ctx, func(tx *ledger.Tx) error {
 		now := d.now().Unix()
+		if err := checkVendor(ctx, tx, signerOf(vendor), now, opt.Actor); err != nil {
+			return err
+		}
 		old, err := tx.ActiveActivationByKey(ctx, pub)
 		if errors.Is(err, ledger.ErrNotFound) {
 			return fmt.Errorf("%w: this installation holds no active activation; issue the request as usual", ErrNothingToMove)
@@ -86,6 +89,7 @@ func (d *Desk) Move(ctx context.Context, vendor ed25519.PrivateKey, name string,
 		if err != nil {
 			return err
 		}
+		b.cache.signer = keyID(signerOf(vendor))
 		out, err = d.issueOne(ctx, b, parsedRequest{name, r, pub}, opt, now)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -48,6 +48,9 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 	var out Issued
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
 		now := d.now().Unix()
+		if err := checkVendor(ctx, tx, signerOf(vendor), now, ch.Actor); err != nil {
+			return err
+		}
 		act, err := tx.Activation(ctx, activation)
 		if err != nil {
 			return err
@@ -73,6 +76,7 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 		}
 		detail := map[string]any{}
 		c := newTxCache(tx, orders)
+		c.signer = keyID(signerOf(vendor))
 		if ch.AddOrder != "" {
 			o, ok := orders[ch.AddOrder]
 			if !ok {
@@ -88,7 +92,7 @@ func (d *Desk) Update(ctx context.Context, vendor ed25519.PrivateKey, activation
 			if err != nil {
 				return err
 			}
-			added, _, err := allocateCodes(ctx, c, act, held, o, codes, fp, now)
+			added, _, err := allocateCodes(ctx, c, act, held, o, codes, "", fp, now)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -202,4 +203,23 @@ func parseKDFParams(s string) (KDFParams, error) {
 		return p, fmt.Errorf("KDF parameters %q out of range", s)
 	}
 	return KDFParams{Time: uint32(vals[0]), Memory: uint32(vals[1]), Threads: uint8(vals[2])}, nil
+}
+
+// MinPassphrase is the shortest passphrase, in characters, that oat accepts
+// for a new private key unless told otherwise. The key file is encrypted
+// with argon2id, which slows each guess, but a stolen file can be attacked
+// offline for as long as the thief likes: below twelve characters a
+// human-chosen passphrase falls to a dictionary search.
+const MinPassphrase = 12
+
+// ErrWeakPassphrase is returned by CheckPassphrase for a passphrase shorter
+// than MinPassphrase.
+var ErrWeakPassphrase = fmt.Errorf("the passphrase is shorter than %d characters", MinPassphrase)
+
+// CheckPassphrase reports whether pass is long enough for a new key.
+func CheckPassphrase(pass []byte) error {
+	if utf8.RuneCount(pass) < MinPassphrase {
+		return ErrWeakPassphrase
+	}
+	return nil
 }

@@ -63,6 +63,7 @@ type License struct {
 	ID         []byte // cti
 	Nonce      []byte // the request it answered, or nil
 	Claims     []byte // CBOR
+	Signer     string // key ID of the vendor key that signed it ("" before the ledger recorded signers)
 	Issued     int64
 }
 
@@ -297,26 +298,26 @@ func (t *Tx) InsertLicense(ctx context.Context, l License) error {
 	if len(l.Nonce) > 0 {
 		nonce = l.Nonce
 	}
-	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued) VALUES (?, ?, ?, ?, ?, ?)`,
-		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued)
+	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued, l.Signer)
 	return err
 }
 
 func scanLicense(s scanner) (License, error) {
 	var l License
-	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued)
+	err := s.Scan(&l.Activation, &l.Seq, &l.ID, &l.Nonce, &l.Claims, &l.Issued, &l.Signer)
 	return l, err
 }
 
 // LicenseByNonce returns the license that answered the request with nonce.
 func (t *Tx) LicenseByNonce(ctx context.Context, nonce []byte) (License, error) {
-	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce = ?`, nonce))
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses WHERE nonce = ?`, nonce))
 	return l, notFound(err, "license for request")
 }
 
 // LatestLicense returns an activation's newest license.
 func (t *Tx) LatestLicense(ctx context.Context, activation string) (License, error) {
-	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses
+	l, err := scanLicense(t.queryRow(ctx, `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses
 		WHERE activation_id = ? ORDER BY seq DESC LIMIT 1`, activation))
 	return l, notFound(err, "license of activation "+activation)
 }
@@ -566,7 +567,7 @@ const inChunk = 32
 func (t *Tx) LicensesByNonce(ctx context.Context, nonces [][]byte) (map[string]License, error) {
 	out := map[string]License{}
 	err := t.queryIn(ctx, nonces, func(list string) string {
-		return `SELECT activation_id, seq, cti, nonce, claims, issued FROM licenses WHERE nonce IN (` + list + `)`
+		return `SELECT activation_id, seq, cti, nonce, claims, issued, signer FROM licenses WHERE nonce IN (` + list + `)`
 	}, func(rows *sql.Rows) error {
 		l, err := scanLicense(rows)
 		if err == nil {
@@ -649,9 +650,9 @@ func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any
 func (t *Tx) InsertLicenses(ctx context.Context, ls []License) error {
 	rows := make([][]any, len(ls))
 	for i, l := range ls {
-		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued}
+		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued, l.Signer}
 	}
-	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued)`, 6, rows)
+	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer)`, 7, rows)
 }
 
 // AuditAll appends entries to the audit log, in order.
@@ -682,4 +683,37 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// VendorKey is a vendor public key the desk signs with.
+type VendorKey struct {
+	ID      string // key ID, hex
+	Public  []byte // Ed25519 public key
+	Added   int64
+	How     string // "init", "learned" (first signing) or "rotation"
+	Removed int64  // when a rotation statement removed it; 0 while listed
+}
+
+// VendorKeys returns every vendor key the ledger knows, listed or removed,
+// oldest first.
+func (t *Tx) VendorKeys(ctx context.Context) ([]VendorKey, error) {
+	rows, err := t.query(ctx, `SELECT key_id, public_key, added, how, removed FROM vendor_keys ORDER BY added, key_id`)
+	return collect(rows, err, func(r scanner) (VendorKey, error) {
+		var k VendorKey
+		err := r.Scan(&k.ID, &k.Public, &k.Added, &k.How, &k.Removed)
+		return k, err
+	})
+}
+
+// InsertVendorKey records a vendor key.
+func (t *Tx) InsertVendorKey(ctx context.Context, k VendorKey) error {
+	_, err := t.exec(ctx, `INSERT INTO vendor_keys (key_id, public_key, added, how, removed) VALUES (?, ?, ?, ?, 0)`,
+		k.ID, k.Public, k.Added, k.How)
+	return err
+}
+
+// RemoveVendorKey marks a vendor key removed.
+func (t *Tx) RemoveVendorKey(ctx context.Context, id string, at int64) error {
+	_, err := t.exec(ctx, `UPDATE vendor_keys SET removed = ? WHERE key_id = ? AND removed = 0`, at, id)
+	return err
 }

@@ -279,6 +279,26 @@ var migrations = []migration{{
 		// The computer an approval was asked for, shown to the approver.
 		`ALTER TABLE emails ADD COLUMN host TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	// The vendor keys the desk signs with (issue 12): issue, update, move
+	// and the portal refuse any other key. A ledger made without one learns
+	// the key of its first signing; a rotation statement adds or removes
+	// one. Removed keys stay, marked, and are never listed again. Each
+	// license records the key that signed it, so that a repeated request
+	// is answered with the same bytes or refused.
+	common: []string{
+		`CREATE TABLE vendor_keys (
+			key_id     TEXT PRIMARY KEY,
+			public_key {{blob}} NOT NULL,
+			added      BIGINT NOT NULL,
+			how        TEXT NOT NULL,
+			removed    BIGINT NOT NULL DEFAULT 0
+		)`,
+		// Only one first-signing key can ever be learned, even by two
+		// desks signing their first license at once.
+		`CREATE UNIQUE INDEX vendor_keys_learned ON vendor_keys(how) WHERE how = 'learned'`,
+		`ALTER TABLE licenses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

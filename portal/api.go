@@ -201,7 +201,7 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
-	lic, err := s.desk.Issue(ctx, data)
+	lic, err := s.desk.Issue(ctx, data, uploadPool(r))
 	if err != nil {
 		if errors.Is(err, ErrWrongOrder) {
 			s.guesses.failed(req.Order, s.clientIP(r))
@@ -212,6 +212,20 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": licenseFileName(req.Host)}))
 	w.Write(lic)
+}
+
+// uploadPool is the license pool an activation asks for (A12, FAQ 2.22):
+// the query parameter pool, or the form field of that name.
+func uploadPool(r *http.Request) string {
+	if p := r.URL.Query().Get("pool"); p != "" {
+		return strings.TrimSpace(p)
+	}
+	if r.MultipartForm != nil {
+		if v := r.MultipartForm.Value["pool"]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+	}
+	return ""
 }
 
 // guessesLeft answers 429 if the order ID or the client is locked out

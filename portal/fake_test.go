@@ -45,7 +45,7 @@ func newFakeDesk(t testing.TB) *fakeDesk {
 	return &fakeDesk{vendor: vendor, now: time.Now, issued: map[string][]byte{}, receipts: map[string]bool{}, approvals: map[string]*Approval{}}
 }
 
-func (d *fakeDesk) Issue(_ context.Context, data []byte) ([]byte, error) {
+func (d *fakeDesk) Issue(_ context.Context, data []byte, pool string) ([]byte, error) {
 	req, pub, err := request.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)

@@ -70,14 +70,14 @@ func (l *LedgerDesk) link(token string) string {
 // Issue answers a request. A second e-mail address on an order that needs
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
-func (l *LedgerDesk) Issue(ctx context.Context, data []byte) ([]byte, error) {
-	return l.issue(ctx, data, desk.Offline)
+func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
+	return l.issue(ctx, data, desk.Offline, pool)
 }
 
 // IssueOnline answers a request sent by oat activate: the activation is
 // recorded as online (A11), with the same approval rule (A8).
 func (l *LedgerDesk) IssueOnline(ctx context.Context, data []byte) ([]byte, error) {
-	return l.issue(ctx, data, desk.Online)
+	return l.issue(ctx, data, desk.Online, "")
 }
 
 // CheckIn answers an online installation's check-in (A5).
@@ -92,8 +92,8 @@ func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, er
 	return ack, kind(err)
 }
 
-func (l *LedgerDesk) issue(ctx context.Context, data []byte, method string) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: method, Actor: "portal"})
+func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string) ([]byte, error) {
+	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: method, Actor: "portal", Pool: pool})
 	if err == nil {
 		return is.File, nil
 	}

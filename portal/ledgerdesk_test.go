@@ -194,3 +194,31 @@ func TestRealDeskRefusals(t *testing.T) {
 		t.Errorf("unknown order: %s", body)
 	}
 }
+
+// TestRuleA12_ActivationFromAPool: the API takes a new activation's seat
+// from the license pool the upload names (?pool=, or a form field "pool",
+// FAQ 2.22); without it the seat comes from the default pool.
+func TestRuleA12_ActivationFromAPool(t *testing.T) {
+	w := newWorld(t)
+	// ORD-1004 has one seat of backup-server: move it into "Tokyo".
+	if err := w.desk.SetPool(context.Background(), "ORD-1004", "backup-server", "Tokyo", 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, req := w.requestFor(t, "rack01", "ORD-1004", "FN-1004-A", "ops@example.net")
+	if body := post(t, w, req, 409); !strings.Contains(body, `"no_seats"`) || !strings.Contains(body, "Default (Unassigned Licenses)") {
+		t.Fatalf("default pool: %s", body)
+	}
+	if body := postTo(t, w, "/v1/activations?pool=Osaka", req, 404); !strings.Contains(body, `no pool \"Osaka\"`) {
+		t.Fatalf("unknown pool: %s", body)
+	}
+	postTo(t, w, "/v1/activations?pool=Tokyo", req, 200)
+	v, err := w.desk.Show(context.Background(), "ORD-1004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Pools {
+		if p.Name == "Tokyo" && p.Used != 1 {
+			t.Errorf("pool Tokyo: %d used", p.Used)
+		}
+	}
+}

@@ -23,8 +23,10 @@ import (
 // answer with the right HTTP status.
 type Desk interface {
 	// Issue answers a request file (armored or raw) with an armored
-	// license file. The same request issued twice returns the same license.
-	Issue(ctx context.Context, request []byte) (license []byte, err error)
+	// license file, taking a new activation's seats from the order's
+	// license pool named pool ("" for the default pool, A12). The same
+	// request issued twice returns the same license.
+	Issue(ctx context.Context, request []byte, pool string) (license []byte, err error)
 	// Release accepts a release receipt once.
 	Release(ctx context.Context, receipt []byte) (Released, error)
 

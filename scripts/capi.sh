@@ -46,6 +46,13 @@ for prog in check-shared check-static; do
   ./$prog --null
 done
 
+echo "== doc/product.md's example.c, with the vendor key compiled in"
+printf 'const char vendor_pem[] = "%s";\n' "$(sed 's/$/\\n/' vendor.pub | tr -d '\n')" > vendor_pem.c
+cc -Wall -Werror -I"$tmp/shared" -o example "$repo/capi/testdata/example.c" vendor_pem.c \
+  -L"$tmp/shared" -loat -Wl,-rpath,"$tmp/shared"
+./example backup rack | tee example.out
+grep -q '^licensed: {"licensed":true,"state":"licensed","product":"backup-server"' example.out
+
 echo "== after oat deactivate"
 oat deactivate --store store --out release.oat
 ./check-shared backup backup-server vendor.pub rack 1 trial

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -17,11 +18,10 @@ const (
 	MaxMapPairs      = 256
 )
 
-// Both modes are built once; they are immutable and safe for concurrent use.
+// The modes are built once; they are immutable and safe for concurrent use.
 var (
-	encMode   = mustEncMode()
-	decMode   = mustDecMode()
-	canonMode = mustCanonMode()
+	encMode = mustEncMode()
+	decMode = mustDecMode()
 )
 
 func mustEncMode() cbor.EncMode {
@@ -34,19 +34,6 @@ func mustEncMode() cbor.EncMode {
 
 func mustDecMode() cbor.DecMode {
 	m, err := decOptions().DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-// mustCanonMode decodes any item generically, keeping every integer as it
-// was written, so that re-encoding it shows whether it was deterministic.
-func mustCanonMode() cbor.DecMode {
-	o := decOptions()
-	o.IntDec = cbor.IntDecConvertNone
-	o.ExtraReturnErrors = cbor.ExtraDecErrorNone
-	m, err := o.DecMode()
 	if err != nil {
 		panic(err)
 	}
@@ -77,18 +64,160 @@ func decOptions() cbor.DecOptions {
 var ErrNotDeterministic = errors.New("not in deterministic CBOR encoding")
 
 // Deterministic returns nil if data is one CBOR item that is exactly its own
-// deterministic encoding (sorted map keys, shortest integer, length and
-// float forms, definite lengths), under the hardened decoding rules.
+// deterministic encoding (RFC 8949 §4.2.1: map keys unique and in bytewise
+// order of their encodings, shortest integer and length forms, definite
+// lengths), under the hardened decoding rules (no tags, valid UTF-8, the
+// nesting and size limits). oat files hold no floating-point values, so
+// a float is refused too.
+//
+// It walks the bytes once instead of decoding and encoding again: a
+// product checks its license at every start, and this check ran longer
+// than the signature verification it guards.
 func Deterministic(data []byte) error {
-	var v any
-	if err := canonMode.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("%w (%s)", ErrNotDeterministic, describe(err))
+	n, err := detItem(data, 0)
+	if errors.Is(err, errSpelling) {
+		return ErrNotDeterministic // well formed, but another spelling
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil || !bytes.Equal(again, data) {
-		return ErrNotDeterministic
+	if err != nil {
+		return fmt.Errorf("%w (%s)", ErrNotDeterministic, err)
+	}
+	if n != len(data) {
+		return fmt.Errorf("%w (extraneous data after the item)", ErrNotDeterministic)
 	}
 	return nil
+}
+
+var (
+	errTruncated = errors.New("unexpected end of data")
+	// errSpelling is a well-formed item written another way than the
+	// deterministic one.
+	errSpelling = errors.New("not the deterministic spelling")
+)
+
+// detHead reads the head of the item at p: its major type, its argument
+// and the head's length, refusing any but the shortest form.
+func detHead(p []byte) (major byte, arg uint64, n int, err error) {
+	if len(p) == 0 {
+		return 0, 0, 0, errTruncated
+	}
+	major, ai := p[0]>>5, p[0]&0x1f
+	size := 0
+	switch {
+	case ai < 24:
+		return major, uint64(ai), 1, nil
+	case ai == 24:
+		size = 1
+	case ai == 25:
+		size = 2
+	case ai == 26:
+		size = 4
+	case ai == 27:
+		size = 8
+	case ai == 31:
+		return 0, 0, 0, errors.New("indefinite length")
+	default:
+		return 0, 0, 0, errors.New("reserved additional information")
+	}
+	if major == 7 && size > 1 {
+		return 0, 0, 0, errors.New("floating-point value")
+	}
+	if len(p) < 1+size {
+		return 0, 0, 0, errTruncated
+	}
+	for _, b := range p[1 : 1+size] {
+		arg = arg<<8 | uint64(b)
+	}
+	var min uint64 = 24 // the smallest argument that needs this form
+	switch size {
+	case 2:
+		min = 1 << 8
+	case 4:
+		min = 1 << 16
+	case 8:
+		min = 1 << 32
+	}
+	if major == 7 {
+		min = 32 // simple values 24..31 in two bytes are not well formed
+	}
+	if arg < min {
+		return 0, 0, 0, errSpelling
+	}
+	return major, arg, 1 + size, nil
+}
+
+// detItem checks the item at the start of p, nested in depth containers,
+// and returns its length.
+func detItem(p []byte, depth int) (int, error) {
+	major, arg, n, err := detHead(p)
+	if err != nil {
+		return 0, err
+	}
+	switch major {
+	case 0, 1: // integers
+		return n, nil
+	case 7: // simple values: false, true, null and the unassigned ones
+		if arg == 23 {
+			return 0, errSpelling // undefined: decoders read it as null
+		}
+		return n, nil
+	case 2, 3: // byte and text strings
+		if arg > uint64(len(p)-n) {
+			return 0, errTruncated
+		}
+		end := n + int(arg)
+		if major == 3 && !utf8.Valid(p[n:end]) {
+			return 0, errors.New("invalid UTF-8 text string")
+		}
+		return end, nil
+	case 6:
+		return 0, errors.New("tags are not accepted")
+	}
+	if depth+1 > MaxNesting {
+		return 0, fmt.Errorf("nested deeper than %d levels", MaxNesting)
+	}
+	if major == 4 {
+		if arg > MaxArrayElements {
+			return 0, fmt.Errorf("array of more than %d elements", MaxArrayElements)
+		}
+		for range arg {
+			m, err := detItem(p[n:], depth+1)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
+	}
+	if arg > MaxMapPairs {
+		return 0, fmt.Errorf("map of more than %d pairs", MaxMapPairs)
+	}
+	var prev []byte
+	for i := range arg {
+		if len(p) > n && (p[n]>>5 == 4 || p[n]>>5 == 5) {
+			return 0, errors.New("an array or a map as a map key")
+		}
+		k, err := detItem(p[n:], depth+1)
+		if err != nil {
+			return 0, err
+		}
+		key := p[n : n+k]
+		if i > 0 {
+			switch c := bytes.Compare(prev, key); {
+			case c == 0:
+				return 0, errors.New("duplicate map key")
+			case c > 0:
+				return 0, errSpelling
+			}
+		}
+		prev = key
+		n += k
+		v, err := detItem(p[n:], depth+1)
+		if err != nil {
+			return 0, err
+		}
+		n += v
+	}
+	return n, nil
 }
 
 // ErrClaims means a payload is not a valid claims map for its kind.

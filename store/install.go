@@ -243,7 +243,7 @@ func (s *Store) install(data []byte, edit func(*state)) (*Result, error) {
 		staged = append(staged, c)
 	}
 	name := licenseName(l.ID)
-	if err := atomicfile.Write(filepath.Join(s.dir, name), armored, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, name), armored, 0o600); err != nil {
 		abortAll()
 		return nil, err
 	}
@@ -379,10 +379,16 @@ func (s *Store) removeLicense(receipt []byte) error {
 	var removed []Product
 	restore := func() {
 		for _, p := range removed {
-			atomicfile.Write(filepath.Join(p.SettingsDir, CopyFile), data, 0o644)
+			if c, err := stageCopy(p, data); err == nil {
+				c.finish()
+			}
 		}
 	}
 	for _, p := range s.st.Products {
+		if _, err := settingsDir(p); err != nil {
+			restore()
+			return err
+		}
 		path := filepath.Join(p.SettingsDir, CopyFile)
 		if _, err := os.Lstat(path); err != nil {
 			continue

@@ -14,3 +14,7 @@ func lockFile(*os.File) error {
 }
 
 func unlockFile(*os.File) error { return nil }
+
+func openLock(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+}

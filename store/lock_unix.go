@@ -3,6 +3,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -20,3 +21,14 @@ func lockFile(f *os.File) error {
 }
 
 func unlockFile(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+
+// openLock opens (creating) the lock file without following a symbolic
+// link: a link planted at DIR/lock would otherwise make oat create or open
+// a file wherever it points, as root.
+func openLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, &os.PathError{Op: "open", Path: path, Err: errLockIsLink}
+	}
+	return f, err
+}

@@ -177,7 +177,11 @@ func (s *Store) AcceptAck(c *CheckIn, data []byte) (*Refreshed, error) {
 	// The products get the acknowledgement beside their license copy, to
 	// judge A5 from vendor-signed data; best effort, like the copies.
 	for _, p := range s.st.Products {
-		if err := atomicfile.Write(filepath.Join(p.SettingsDir, AckCopyFile), armored, 0o644); err == nil {
+		dir, err := settingsDir(p)
+		if err != nil {
+			continue
+		}
+		if err := atomicfile.Write(filepath.Join(dir, AckCopyFile), armored, 0o644); err == nil {
 			out.Copied = append(out.Copied, p.Code)
 		}
 	}
@@ -256,6 +260,8 @@ func (s *Store) FinishOnlineRelease(r *release.Receipt, data []byte) error {
 // acknowledgement of an activation that is no more.
 func removeAckCopies(products []Product) {
 	for _, p := range products {
-		os.Remove(filepath.Join(p.SettingsDir, AckCopyFile))
+		if dir, err := settingsDir(p); err == nil {
+			os.Remove(filepath.Join(dir, AckCopyFile))
+		}
 	}
 }

@@ -102,6 +102,9 @@ type Options struct {
 	Overwrite bool
 }
 
+// errLockIsLink reports a symbolic link planted in place of the lock file.
+var errLockIsLink = errors.New("the lock file is a symbolic link; remove it")
+
 // ErrOutputExists is returned when a request or receipt would replace an
 // existing file and Options.Overwrite is false.
 var ErrOutputExists = errors.New("the file exists: oat does not overwrite files (give --force to replace it)")
@@ -230,6 +233,17 @@ func Init(dir string, vendors []ed25519.PublicKey, passphrase []byte, opts Optio
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("init %s: %w", dir, err)
 	}
+	// An existing directory may be looser than a new one (0777 stays
+	// 0777 through MkdirAll): the store holds the installation key.
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("init %s: %w", dir, unwrapPath(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("init %s: not a directory", dir)
+	} else if st.Mode().Perm() != 0o700 && !isWindows() {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("init %s: cannot restrict it to mode 0700: %w", dir, unwrapPath(err))
+		}
+	}
 	unlock, err := acquire(dir)
 	if err != nil {
 		return err
@@ -303,9 +317,13 @@ func Init(dir string, vendors []ed25519.PublicKey, passphrase []byte, opts Optio
 
 // acquire opens and locks DIR/lock.
 func acquire(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLock(filepath.Join(dir, LockFile))
 	if err != nil {
-		return nil, fmt.Errorf("lock store %s: %w", dir, err)
+		return nil, fmt.Errorf("lock store %s: %w", dir, unwrapPath(err))
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock store %s: %s is not a regular file", dir, LockFile)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()
@@ -558,10 +576,8 @@ func (s *Store) AddProduct(code, settingsDir string) (copied bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if fi, err := os.Stat(abs); err != nil {
-		return false, fmt.Errorf("settings directory %s: %w", abs, err)
-	} else if !fi.IsDir() {
-		return false, fmt.Errorf("settings directory %s is not a directory", abs)
+	if err := checkSettingsDir(abs); err != nil {
+		return false, err
 	}
 	p := Product{Code: code, SettingsDir: abs, Added: s.now.Unix()}
 	var staged *stagedCopy
@@ -618,6 +634,11 @@ func (s *Store) Copies() []Copy {
 	out := []Copy{}
 	for _, p := range s.st.Products {
 		c := Copy{Code: p.Code, SettingsDir: p.SettingsDir, File: filepath.Join(p.SettingsDir, CopyFile)}
+		if _, err := settingsDir(p); err != nil {
+			c.Problem = err.Error()
+			out = append(out, c)
+			continue
+		}
 		have, err := atomicfile.ReadCapped(c.File, signing.MaxFileSize)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && want == nil:
@@ -650,18 +671,28 @@ func (s *Store) Sync() ([]Copy, error) {
 		}
 	}
 	var first error
-	for _, c := range s.Copies() {
+	for i, c := range s.Copies() {
 		if c.InSync {
 			continue
 		}
-		var err error
-		if data == nil {
-			err = atomicfile.Remove(c.File)
-		} else {
-			err = atomicfile.Write(c.File, data, 0o644)
+		p := s.st.Products[i]
+		_, err := settingsDir(p) // checked again right before the change
+		switch {
+		case err != nil:
+		case data == nil:
+			if err = atomicfile.Remove(c.File); err != nil {
+				err = fmt.Errorf("product %s: %w", c.Code, err)
+			}
+		default:
+			var staged *stagedCopy
+			if staged, err = stageCopy(p, data); err == nil {
+				if err = staged.finish(); err != nil {
+					err = fmt.Errorf("product %s: %w", c.Code, err)
+				}
+			}
 		}
 		if err != nil && first == nil {
-			first = fmt.Errorf("product %s: %w", c.Code, err)
+			first = err
 		}
 	}
 	return s.Copies(), first
@@ -674,8 +705,12 @@ type stagedCopy struct {
 }
 
 func stageCopy(p Product, data []byte) (*stagedCopy, error) {
-	final := filepath.Join(p.SettingsDir, CopyFile)
-	f, err := os.CreateTemp(p.SettingsDir, "."+CopyFile+".tmp-*")
+	dir, err := settingsDir(p)
+	if err != nil {
+		return nil, err
+	}
+	final := filepath.Join(dir, CopyFile)
+	f, err := os.CreateTemp(dir, "."+CopyFile+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("product %s: cannot write its license copy in %s: %w", p.Code, p.SettingsDir, unwrapPath(err))
 	}
@@ -684,9 +719,10 @@ func stageCopy(p Product, data []byte) (*stagedCopy, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("product %s: cannot write its license copy in %s: %w", p.Code, p.SettingsDir, unwrapPath(err))
 	}
-	if err := f.Chmod(0o644); err != nil && !isWindows() {
+	if err := f.Chmod(CopyMode); err != nil && !isWindows() {
 		return fail(err)
 	}
+	giveGroup(f, dir)
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
 	}
@@ -756,6 +792,9 @@ func (s *Store) cleanup() {
 		}
 	}
 	for _, p := range s.st.Products {
+		if _, err := settingsDir(p); err != nil {
+			continue // never remove anything through a swapped directory
+		}
 		matches, _ := filepath.Glob(filepath.Join(p.SettingsDir, "."+CopyFile+".tmp-*"))
 		for _, m := range matches {
 			os.Remove(m)

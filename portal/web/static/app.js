@@ -77,6 +77,7 @@
       fact(dl, "js.f.company", p.company);
       fact(dl, "js.f.created", new Date(p.created).toLocaleString(document.documentElement.lang));
       $("submit").textContent = t("js.submit.request");
+      $("pool-row").hidden = false;
     } else {
       $("check-lead").textContent = t("js.check.release");
       fact(dl, "js.f.activation", p.activation);
@@ -84,6 +85,7 @@
       fact(dl, "js.f.reason", p.reason);
       fact(dl, "js.f.created", new Date(p.created).toLocaleString(document.documentElement.lang));
       $("submit").textContent = t("js.submit.release");
+      $("pool-row").hidden = true;
     }
     $("step-check").hidden = false;
     $("submit").disabled = false;
@@ -111,7 +113,9 @@
     $("submit").disabled = true;
     $("submit").classList.add("busy");
     var isRequest = current.preview.kind === "request";
-    var r = await post(isRequest ? "/v1/activations" : "/v1/releases", current.bytes);
+    var pool = isRequest ? $("pool").value.trim() : "";
+    var url = isRequest ? "/v1/activations" + (pool ? "?pool=" + encodeURIComponent(pool) : "") : "/v1/releases";
+    var r = await post(url, current.bytes);
     $("submit").classList.remove("busy");
     if (!r.ok) { $("submit").disabled = false; showProblem(r.code, r.message); return; }
     var out = $("result");
