@@ -32,7 +32,7 @@ func (d *Desk) CheckIn(ctx context.Context, vendor ed25519.PrivateKey, data []by
 	if len(vendor) != ed25519.PrivateKeySize {
 		return nil, nil, errors.New("desk: no vendor key")
 	}
-	peek, _, err := checkin.PeekCheckIn(data)
+	peek, err := checkin.PeekCheckIn(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadFile, err)
 	}

@@ -99,7 +99,7 @@ func (s *Server) postCheckIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, _, err := checkin.PeekCheckIn(data); err != nil {
+	if _, err := checkin.PeekCheckIn(data); err != nil {
 		s.fail(w, r, fmt.Errorf("check-in: %w", err))
 		return
 	}
