@@ -153,7 +153,7 @@ func (e *env) deskStaffList(c *ucli.Context) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDED\tPASSWORD SET\tSESSIONS")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, m.Created, m.Password, m.Sessions)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, m.Created, m.PasswordSet, m.Sessions)
 	}
 	return tw.Flush()
 }

@@ -148,6 +148,7 @@ func (e *env) runPortal(c *ucli.Context) error {
 
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	backend := portal.NewLedgerDesk(d, vendor, base)
+	defer backend.Close()
 	cfg := portal.Config{
 		Desk: backend, Online: backend, SessionKey: sessionKey, TrustedProxies: proxies,
 		MaxConcurrentHashes: c.Int("max-password-hashes"), LoginRatePerMinute: c.Float64("login-rate"),

@@ -38,10 +38,10 @@ func validStaffName(name string) error {
 
 // StaffMember is a staff member as listed: never their password hash.
 type StaffMember struct {
-	Name     string `json:"name"`
-	Created  string `json:"created"`  // RFC 3339, UTC
-	Password string `json:"password"` // when it was last set, RFC 3339, UTC
-	Sessions int    `json:"sessions"` // signed in now
+	Name        string `json:"name"`
+	Created     string `json:"created"`      // RFC 3339, UTC
+	PasswordSet string `json:"password_set"` // when it was last set, RFC 3339, UTC
+	Sessions    int    `json:"sessions"`     // signed in now
 }
 
 // AddStaff adds a staff member with the argon2id hash of their password
@@ -104,7 +104,7 @@ func (d *Desk) Staff(ctx context.Context) ([]StaffMember, error) {
 		}
 		for _, m := range ms {
 			out = append(out, StaffMember{Name: m.Name, Created: timeUTC(m.Created).Format(time.RFC3339),
-				Password: timeUTC(m.Updated).Format(time.RFC3339), Sessions: counts[m.Name]})
+				PasswordSet: timeUTC(m.Updated).Format(time.RFC3339), Sessions: counts[m.Name]})
 		}
 		return nil
 	})

@@ -685,6 +685,42 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 	return out, rows.Err()
 }
 
+// InsertActivations records new activations with multi-row inserts: one
+// statement per rowsChunk activations instead of one each.
+func (t *Tx) InsertActivations(ctx context.Context, as []Activation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
+			a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason}
+	}
+	if err := t.insertRows(ctx, `INSERT INTO activations (`+activationCols+`)`, 14, rows); err != nil {
+		return err
+	}
+	c := t.counters()
+	for _, a := range as {
+		c.acts[a.ID] = [2]string{a.Email, a.Method}
+	}
+	return nil
+}
+
+// InsertAllocations records seats taken, like InsertAllocation, with
+// multi-row inserts.
+func (t *Tx) InsertAllocations(ctx context.Context, as []Allocation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released}
+	}
+	if err := t.insertRows(ctx, `INSERT INTO allocations (`+allocationCols+`)`, 8, rows); err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := t.count(ctx, a, +1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // VendorKey is a vendor public key the desk signs with.
 type VendorKey struct {
 	ID      string // key ID, hex

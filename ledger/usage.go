@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -524,4 +525,60 @@ func (t *Tx) countRows(ctx context.Context, q string) (map[string]string, error)
 		out[strings.Join(keys, "/")] = strings.Join(nums, " ")
 	}
 	return out, rows.Err()
+}
+
+func (c *counters) clone() *counters {
+	if c == nil {
+		return nil
+	}
+	out := &counters{
+		usageBase: maps.Clone(c.usageBase), usageDelta: map[usageKey]*Usage{},
+		groupBase: maps.Clone(c.groupBase), groupDelta: map[groupKey]*GroupUsage{},
+		holderBase: map[string]map[holderKey]int64{}, holderDel: maps.Clone(c.holderDel),
+		used: maps.Clone(c.used), acts: maps.Clone(c.acts),
+	}
+	for k, v := range c.usageDelta {
+		d := *v
+		out.usageDelta[k] = &d
+	}
+	for k, v := range c.groupDelta {
+		d := *v
+		out.groupDelta[k] = &d
+	}
+	for k, v := range c.holderBase {
+		out.holderBase[k] = maps.Clone(v)
+	}
+	return out
+}
+
+// Savepoint marks a point in the transaction that RollbackTo returns to:
+// the database's rows and the counters this transaction keeps in memory
+// both. Several requests answered in one transaction each run inside one,
+// so that a refused request takes back only its own changes.
+type Savepoint struct {
+	c *counters
+}
+
+// Savepoint starts a savepoint; end it with Release or RollbackTo.
+func (t *Tx) Savepoint(ctx context.Context) (*Savepoint, error) {
+	if _, err := t.exec(ctx, `SAVEPOINT oat_request`); err != nil {
+		return nil, err
+	}
+	return &Savepoint{c: t.c.clone()}, nil
+}
+
+// Release keeps what was done since the savepoint.
+func (t *Tx) Release(ctx context.Context, s *Savepoint) error {
+	_, err := t.exec(ctx, `RELEASE SAVEPOINT oat_request`)
+	return err
+}
+
+// RollbackTo takes back what was done since the savepoint and ends it.
+func (t *Tx) RollbackTo(ctx context.Context, s *Savepoint) error {
+	if _, err := t.exec(ctx, `ROLLBACK TO SAVEPOINT oat_request`); err != nil {
+		return err
+	}
+	t.c = s.c
+	_, err := t.exec(ctx, `RELEASE SAVEPOINT oat_request`)
+	return err
 }

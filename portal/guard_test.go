@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -127,8 +129,12 @@ func TestLoginRateIsPortalWide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		page, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		count[res.StatusCode]++
+		if res.StatusCode == http.StatusTooManyRequests && (!strings.Contains(string(page), "Too many sign-in attempts") || res.Header.Get("Retry-After") == "") {
+			t.Fatalf("refused sign-in page (Retry-After %q): %s", res.Header.Get("Retry-After"), page)
+		}
 	}
 	if probe.calls.Load() != 5 || count[http.StatusUnauthorized] != 5 || count[http.StatusTooManyRequests] != 15 {
 		t.Fatalf("%d hashes, answers %v: want 5 checked, 15 refused", probe.calls.Load(), count)
@@ -255,4 +261,52 @@ func TestGuessGuard(t *testing.T) {
 	if !g.lockedUntil("ORD-3", "c").IsZero() {
 		t.Fatal("guesses over an hour added up to a lockout")
 	}
+}
+
+// FuzzClientIP feeds hostile X-Forwarded-For headers and peer addresses
+// to the client address decoder: it never panics, the peer decides
+// whether the header counts at all, and what it returns is the peer or a
+// valid address that is not a trusted proxy (unless only proxies came).
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.1.2.3:5000", "203.0.113.9")
+	f.Add("10.1.2.3:5000", "6.6.6.6, 203.0.113.9, 10.9.9.9")
+	f.Add("192.0.2.7:1", "203.0.113.9")
+	f.Add("[::1]:5000", "2001:db8::1,::ffff:10.0.0.1")
+	f.Add("nonsense", ",,,")
+	f.Add("10.0.0.1:1", "fe80::1%eth0")
+	s, err := New(Config{Desk: newFakeDesk(f), SessionKey: make([]byte, 32),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		got := s.clientIP(r)
+		host, _, err := net.SplitHostPort(peer)
+		if err != nil {
+			host = peer
+		}
+		pa, err := netip.ParseAddr(host)
+		if err != nil || !s.trusted(pa) {
+			if got != host {
+				t.Fatalf("untrusted peer %q: client %q", peer, got)
+			}
+			return
+		}
+		if _, err := netip.ParseAddr(got); err != nil {
+			t.Fatalf("peer %q, X-Forwarded-For %q: client %q is no address", peer, xff, got)
+		}
+		// The client is the peer or one of the hops, never made up.
+		seen := map[string]bool{pa.String(): true, pa.Unmap().String(): true}
+		for _, h := range strings.Split(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
+				seen[a.Unmap().String()] = true
+			}
+		}
+		if !seen[got] {
+			t.Fatalf("peer %q, X-Forwarded-For %q: client %q came from nowhere", peer, xff, got)
+		}
+	})
 }

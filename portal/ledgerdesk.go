@@ -23,12 +23,34 @@ type LedgerDesk struct {
 	vendor  ed25519.PrivateKey
 	baseURL string
 	now     func() time.Time
+	// issuer answers the activations that arrive together in one ledger
+	// transaction (group commit), each with its own outcome.
+	issuer *desk.Issuer
+	// onlineIssuer does the same for oat activate, recording the
+	// activations as online (A11).
+	onlineIssuer *desk.Issuer
 }
 
 // NewLedgerDesk returns the portal's view of d. baseURL is the portal's
-// public address, for the approval links mailed to purchasers.
+// public address, for the approval links mailed to purchasers. Close it
+// when the portal stops.
 func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *LedgerDesk {
-	return &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
+	l := &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
+	// The options are fixed and valid and the key is the caller's: an
+	// error here is a vendor key of the wrong size, which Issue reports.
+	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal"}, 0)
+	l.onlineIssuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Online, Actor: "portal"}, 0)
+	return l
+}
+
+// Close stops the group commit after the requests already queued.
+func (l *LedgerDesk) Close() {
+	if l.issuer != nil {
+		l.issuer.Close()
+	}
+	if l.onlineIssuer != nil {
+		l.onlineIssuer.Close()
+	}
 }
 
 // kindError gives a desk error the portal's kind, keeping its text.
@@ -93,7 +115,14 @@ func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, er
 }
 
 func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string) ([]byte, error) {
-	is, err := l.d.IssueOne(ctx, l.vendor, "request", data, desk.IssueOptions{Method: method, Actor: "portal", Pool: pool})
+	issuer := l.issuer
+	if method == desk.Online {
+		issuer = l.onlineIssuer
+	}
+	if issuer == nil {
+		return nil, errors.New("portal: no vendor key")
+	}
+	is, err := issuer.Issue(ctx, "request", data, pool)
 	if err == nil {
 		return is.File, nil
 	}
