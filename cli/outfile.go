@@ -63,6 +63,24 @@ func writeOut(c *ucli.Context, path string, data []byte) error {
 	return cleanWriteError(path, atomicfile.Create(path, data, outputMode))
 }
 
+// writeOutAll writes files as writeOut writes each, as one batch
+// (atomicfile.WriteBatch), and returns how many are in place.
+func writeOutAll(c *ucli.Context, files []atomicfile.File) (int, error) {
+	force := c.Bool("force")
+	if force {
+		for _, f := range files {
+			if err := checkOutPath(f.Path, true); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n, err := atomicfile.WriteBatch(files, outputMode, force)
+	if err != nil {
+		return n, cleanWriteError(files[min(n, len(files)-1)].Path, err)
+	}
+	return n, nil
+}
+
 // cleanWriteError turns a write error into the admin's words: which file,
 // and why, without the temporary file's name or the system call.
 func cleanWriteError(path string, err error) error {

@@ -65,16 +65,27 @@ func orUnknown(s string) string {
 
 // groupFor is the group an activation of a model belongs to: the
 // hypervisor host, the cluster, or the named person.
-func groupFor(code string, m Model, given, host, email string, fp machine.Fingerprint) (string, error) {
+//
+// A physical host's group is derived from what the customer cannot choose:
+// its installation key, verified by the request's signature and bound to
+// the machine by the evidence policy. The host name is self-reported (five
+// servers can all be called hv01), so it never names a group. A VM cannot
+// see its host: the operator names the group (--group), and the desk checks
+// it against the hypervisor the VM reports (checkHostGroup).
+func groupFor(code string, m Model, given string, installKey []byte, email string, fp machine.Fingerprint) (string, error) {
 	switch m.Group {
 	case "host":
-		if given != "" {
-			return given, nil
-		}
 		if fp.Hyper == "" {
-			return host, nil // a physical machine is its own host
+			derived := HostGroup(installKey)
+			if given != "" && given != derived {
+				return "", fmt.Errorf("%w: %s is licensed per hypervisor host, and this is a physical host: its group is %s, derived from its own verified identity, not named (--group is for virtual machines, which cannot see their host) (%s)", ErrInvalidInput, code, derived, m.Rules)
+			}
+			return derived, nil
 		}
-		return "", fmt.Errorf("%w: %s is licensed per hypervisor host; this virtual machine must say which host it runs on (--group HOST) (%s)", ErrInvalidInput, code, m.Rules)
+		if given == "" {
+			return "", fmt.Errorf("%w: %s is licensed per hypervisor host; this virtual machine must say which host it runs on (--group HOST) (%s)", ErrInvalidInput, code, m.Rules)
+		}
+		return given, nil
 	case "cluster":
 		if given == "" {
 			return "", fmt.Errorf("%w: %s is licensed per cluster; name the cluster group (--group CLUSTER) (%s)", ErrInvalidInput, code, m.Rules)
@@ -84,6 +95,31 @@ func groupFor(code string, m Model, given, host, email string, fp machine.Finger
 		return email, nil
 	}
 	return "", nil
+}
+
+// HostGroup is the group of a physical host for per-host models: "host-"
+// and the key ID of its installation key. VMs on that host name it with
+// --group to share its seat.
+func HostGroup(installKey []byte) string { return "host-" + keyID(installKey) }
+
+// checkHostGroup holds a per-host group to one hypervisor: the first VM
+// that names a group records the hypervisor it reports, and a VM that
+// reports another is refused (a Hyper-V guest in a VMware host's group).
+func checkHostGroup(ctx context.Context, tx *ledger.Tx, code string, m Model, group string, fp machine.Fingerprint, now int64) error {
+	if m.Group != "host" || fp.Hyper == "" || group == "" {
+		return nil
+	}
+	hyper, found, err := tx.HostGroupHypervisor(ctx, group)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return tx.InsertHostGroup(ctx, group, fp.Hyper, now)
+	}
+	if hyper != fp.Hyper {
+		return fmt.Errorf("%w: %s: this virtual machine reports the %s hypervisor, but group %q is a %s host's; name the host it runs on (--group HOST) (%s)", ErrConflict, code, fp.Hyper, group, hyper, m.Rules)
+	}
+	return nil
 }
 
 // units is what one activation of a model takes.

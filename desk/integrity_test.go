@@ -171,3 +171,36 @@ func diffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestHostGroupsFromIdentity is issue 12, finding 2: a physical host's group
+// for per-host models is derived from its verified identity, not from the
+// host name it reports; the operator's --group for VMs is held to the
+// hypervisor the VMs report.
+func TestHostGroupsFromIdentity(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		fx.order("V1", "FN1", "buyer@example.com", "backup-virtual", 1, "")
+		first := newInstallation("hv01")
+		is := fx.mustIssue(first.request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{})
+		group := desk.HostGroup(first.priv.Public().(ed25519.PublicKey))
+		// Four more physical servers, all named hv01: one seat, one host.
+		for i := range 4 {
+			_, err := fx.issue("r.oat", newInstallation("hv01").request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{})
+			wantErr(t, err, desk.ErrNoSeats, "")
+			if i == 0 && err != nil && !strings.Contains(err.Error(), "one per host") {
+				t.Errorf("message: %v", err)
+			}
+		}
+		// A physical server cannot claim another host's group either.
+		_, err := fx.issue("r.oat", newInstallation("hv02").request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{Group: group})
+		wantErr(t, err, desk.ErrInvalidInput, "")
+		// Guests name the host's derived group; the first one records its
+		// hypervisor, and a guest of another hypervisor is refused there.
+		fx.mustIssue(newInstallation("vm1", vm("vmware")).request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{Group: group})
+		fx.mustIssue(newInstallation("vm2", vm("vmware")).request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{Group: group})
+		_, err = fx.issue("r.oat", newInstallation("vm3", vm("hyperv")).request(t, "V1", "FN1", "buyer@example.com"), desk.IssueOptions{Group: group})
+		wantErr(t, err, desk.ErrConflict, `r.oat: conflicts with the ledger: backup-virtual: this virtual machine reports the hyperv hypervisor, but group "`+group+`" is a vmware host's; name the host it runs on (--group HOST) (B2, B6, B15)`)
+		if fx.used("V1", "backup-virtual") != 1 {
+			t.Errorf("seats used: %d, want 1 (activation %s)", fx.used("V1", "backup-virtual"), is.Activation)
+		}
+	})
+}

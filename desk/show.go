@@ -56,6 +56,13 @@ type ActivationView struct {
 	Created  int64    `json:"created"`
 	Released int64    `json:"released,omitempty"`
 	Reason   string   `json:"release_reason,omitempty"`
+	// EmailVerified says the address given at activation was confirmed
+	// through the registration mail's link; Registration is "verified",
+	// "waiting" (with the link's expiry) or "" (activated before oat
+	// mailed registrations).
+	EmailVerified       bool   `json:"email_verified"`
+	Registration        string `json:"registration,omitempty"`
+	RegistrationExpires int64  `json:"registration_link_expires,omitempty"`
 }
 
 // EmailView is an approved, denied or pending address on the order (A8).
@@ -191,6 +198,16 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 	for _, a := range acts {
 		av := ActivationView{ID: a.ID, Host: a.Host, Email: a.Email, Method: a.Method, Group: a.Group, Sequence: a.Seq,
 			State: a.State, Products: []string{}, Created: a.Created, Released: a.Released, Reason: a.ReleaseReason}
+		// The registration mail (FAQ 2.1, 2.9): whether the address
+		// given at activation was confirmed through its link.
+		switch r, err := tx.Registration(ctx, a.ID); {
+		case err == nil && r.Verified != 0:
+			av.Registration, av.EmailVerified = "verified", true
+		case err == nil:
+			av.Registration, av.RegistrationExpires = "waiting", r.TokenExpires
+		case !isNotFound(err):
+			return nil, err
+		}
 		allocs, err := tx.ActivationAllocations(ctx, a.ID)
 		if err != nil {
 			return nil, err

@@ -505,7 +505,7 @@ func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 // Tables lists the ledger's tables, for Dump.
 var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
 	"allocations", "emails", "receipts", "outbox", "audit", "pool_usage", "group_usage", "order_holders",
-	"order_addresses", "seat_owners", "staff", "staff_sessions"}
+	"order_addresses", "seat_owners", "staff", "staff_sessions", "registrations"}
 
 // Dump returns every row of every table as text, in a stable order: a
 // snapshot for tests and diagnostics that shows whether anything changed.
@@ -751,5 +751,21 @@ func (t *Tx) InsertVendorKey(ctx context.Context, k VendorKey) error {
 // RemoveVendorKey marks a vendor key removed.
 func (t *Tx) RemoveVendorKey(ctx context.Context, id string, at int64) error {
 	_, err := t.exec(ctx, `UPDATE vendor_keys SET removed = ? WHERE key_id = ? AND removed = 0`, at, id)
+	return err
+}
+
+// HostGroupHypervisor returns the hypervisor recorded for a per-host group.
+func (t *Tx) HostGroupHypervisor(ctx context.Context, grp string) (string, bool, error) {
+	var h string
+	err := t.queryRow(ctx, `SELECT hypervisor FROM host_groups WHERE grp = ?`, grp).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return h, err == nil, err
+}
+
+// InsertHostGroup records the hypervisor of a per-host group.
+func (t *Tx) InsertHostGroup(ctx context.Context, grp, hypervisor string, at int64) error {
+	_, err := t.exec(ctx, `INSERT INTO host_groups (grp, hypervisor, first_seen) VALUES (?, ?, ?)`, grp, hypervisor, at)
 	return err
 }

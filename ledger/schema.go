@@ -299,6 +299,33 @@ var migrations = []migration{{
 		`CREATE UNIQUE INDEX vendor_keys_learned ON vendor_keys(how) WHERE how = 'learned'`,
 		`ALTER TABLE licenses ADD COLUMN signer TEXT NOT NULL DEFAULT ''`,
 	},
+}, {
+	// Per-host groups named by the operator for VMs (issue 12): the
+	// hypervisor the first VM in a group reported, so that a guest of
+	// another hypervisor is refused in it.
+	common: []string{
+		`CREATE TABLE host_groups (
+			grp        TEXT PRIMARY KEY,
+			hypervisor TEXT NOT NULL,
+			first_seen BIGINT NOT NULL
+		)`,
+	},
+}, {
+	// Version 7 (issue 15): the registration mail of every activation
+	// (FAQ 2.1, 2.9, 2.11): its link token (stored hashed), valid 72
+	// hours, and when the address was confirmed.
+	common: []string{
+		`CREATE TABLE registrations (
+			activation_id TEXT PRIMARY KEY REFERENCES activations(id),
+			order_id      TEXT NOT NULL,
+			email         TEXT NOT NULL,
+			host          TEXT NOT NULL,
+			token_hash    {{blob}} NOT NULL UNIQUE,
+			token_expires BIGINT NOT NULL,
+			sent          BIGINT NOT NULL,
+			verified      BIGINT NOT NULL DEFAULT 0
+		)`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

@@ -38,8 +38,10 @@ func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *Led
 	l := &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
 	// The options are fixed and valid and the key is the caller's: an
 	// error here is a vendor key of the wrong size, which Issue reports.
-	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal"}, 0)
-	l.onlineIssuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Online, Actor: "portal"}, 0)
+	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal",
+		PortalURL: baseURL}, 0)
+	l.onlineIssuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Online, Actor: "portal",
+		PortalURL: baseURL}, 0)
 	return l
 }
 
@@ -275,6 +277,32 @@ func (l *LedgerDesk) CloseSession(ctx context.Context, id []byte) error {
 
 var _ Staff = (*LedgerDesk)(nil)
 
+func registration(v *desk.RegistrationView) *Registration {
+	if v == nil {
+		return nil
+	}
+	return &Registration{Activation: v.Activation, Order: v.Order, Email: v.Email, Host: v.Host,
+		Expires: time.Unix(v.Expires, 0), Verified: v.Verified != 0}
+}
+
+// RegistrationByToken finds a registration link's activation.
+func (l *LedgerDesk) RegistrationByToken(ctx context.Context, token string) (*Registration, error) {
+	v, err := l.d.RegistrationByToken(ctx, token)
+	return registration(v), kind(err)
+}
+
+// ConfirmRegistration confirms a registration link's address.
+func (l *LedgerDesk) ConfirmRegistration(ctx context.Context, token string) error {
+	_, err := l.d.ConfirmRegistration(ctx, token)
+	return kind(err)
+}
+
+// RenewRegistration sends a fresh link for an expired one.
+func (l *LedgerDesk) RenewRegistration(ctx context.Context, token string) error {
+	_, err := l.d.RenewRegistration(ctx, token, desk.RegistrationLink(l.baseURL))
+	return kind(err)
+}
+
 // PendingMail returns queued mail.
 func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
 	ms, err := l.d.PendingMail(ctx, limit)
@@ -306,7 +334,7 @@ func orderOf(v *desk.OrderView) *Order {
 	}
 	for _, a := range v.Activations {
 		o.Activations = append(o.Activations, Activation{ID: a.ID, Host: a.Host, Email: a.Email, Sequence: uint64(a.Sequence),
-			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason})
+			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason, Verified: a.EmailVerified})
 	}
 	return o
 }

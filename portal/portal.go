@@ -48,6 +48,13 @@ type Desk interface {
 	SetPool(ctx context.Context, order, product, pool string, seats int, by string) error
 	// ReleaseActivation frees a stale machine's seats by hand (A21).
 	ReleaseActivation(ctx context.Context, activation, reason, by string) error
+	// RegistrationByToken finds the registration a link points to. An
+	// expired link wraps ErrExpired and still returns the registration.
+	RegistrationByToken(ctx context.Context, token string) (*Registration, error)
+	// ConfirmRegistration records the link's address as verified.
+	ConfirmRegistration(ctx context.Context, token string) error
+	// RenewRegistration mails a fresh 72-hour link for one that expired.
+	RenewRegistration(ctx context.Context, token string) error
 	// Audit returns the newest audit entries, newest first.
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
 }
@@ -133,6 +140,20 @@ type Activation struct {
 	Issued   time.Time `json:"issued"`
 	Released bool      `json:"released"`
 	Reason   string    `json:"release_reason,omitempty"`
+	// Verified: the address given at activation was confirmed through
+	// the registration mail's link (FAQ 2.1, 2.9).
+	Verified bool `json:"email_verified"`
+}
+
+// Registration is the registration mail of an activation (FAQ 2.1, 2.9):
+// the link in it confirms the address given at activation.
+type Registration struct {
+	Activation string    `json:"activation"`
+	Order      string    `json:"order"`
+	Email      string    `json:"email"`
+	Host       string    `json:"host"`
+	Expires    time.Time `json:"expires"`
+	Verified   bool      `json:"verified"`
 }
 
 // Approval is a request by a second e-mail address to use an order, waiting

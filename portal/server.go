@@ -201,6 +201,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /approve/done", s.approveDone)
 	mux.Handle("POST /approve", formLimited(s.approveDecide))
 	mux.Handle("POST /approve/renew", formLimited(s.approveRenew))
+	mux.HandleFunc("GET /register", s.registerPage)
+	mux.Handle("POST /register", formLimited(s.registerConfirm))
+	mux.Handle("POST /register/renew", formLimited(s.registerRenew))
 
 	// With staff access off, no staff route exists: whatever cookie or
 	// credentials come, everything under /staff is 404.

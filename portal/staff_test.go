@@ -108,6 +108,14 @@ func TestStaffLogin(t *testing.T) {
 	if res, _ := fetch(t, forged, "GET", p.URL+"/staff", nil); res.StatusCode != 303 {
 		t.Fatalf("forged session: %d", res.StatusCode)
 	}
+	// A new password ends the session; the old password no longer signs in.
+	p.staff.setPassword(t, "Hanako", "another long password")
+	if res, _ := fetch(t, c, "GET", p.URL+"/staff", nil); res.StatusCode != 303 {
+		t.Fatalf("session after a new password: %d", res.StatusCode)
+	}
+	if res := login(t, p, browserish(t), testPassword); res.StatusCode != 401 {
+		t.Fatalf("old password after a new one: %d", res.StatusCode)
+	}
 }
 
 func TestStaffClosedWithoutCredentials(t *testing.T) {
