@@ -51,7 +51,9 @@ func (d *Desk) queueRegistration(ctx context.Context, tx *ledger.Tx, act ledger.
 // registrationMail is the registration mail, in Japanese and English.
 func registrationMail(r ledger.Registration, link string, now int64) ledger.Mail {
 	until := timeUTC(r.TokenExpires).Format("2006-01-02 15:04")
-	host := r.Host
+	// The host is the requester's word, and the mail goes to an address
+	// the requester typed: quote it as approval mails do.
+	host := mailText(r.Host, maxMailHost)
 	if host == "" {
 		host = "-"
 	}
