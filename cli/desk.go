@@ -73,7 +73,7 @@ func deskCommand(e *env) *ucli.Command {
 					ArgsUsage: "FILE",
 					Flags:     []ucli.Flag{dbFlag},
 					Action:    e.deskOrderImport,
-				}},
+				}, deskOrderListCommand(e), deskOrderChangeCommand(e)},
 			},
 			{
 				Name:      "issue",
@@ -86,6 +86,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
 					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
 					&ucli.StringFlag{Name: "pool", Usage: "take the new seats from the order's license pool `NAME` (A12; default: the default pool)"},
+					&ucli.BoolFlag{Name: "json", Usage: "print what was issued as JSON (activation IDs for oat desk update)"},
 				),
 				Action: e.deskIssue,
 			},
@@ -121,6 +122,7 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			deskMoveCommand(e),
 			deskReassignCommand(e),
+			deskAuditCommand(e),
 			deskStaffCommand(e),
 			{
 				Name:  "approve",
@@ -373,8 +375,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		if err := writeOut(c, out, issued[0].File); err != nil {
 			return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)
 		}
-		e.printIssued(issued[0], out)
-		return nil
+		return e.reportIssued(c, issued[:1], func(desk.Issued) string { return out })
 	}
 	// The licenses of a batch are written together: each still atomic, with
 	// one sync of their contents and one of the directory for all of them
@@ -384,8 +385,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		files[i] = atomicfile.File{Path: filepath.Join(outDir, licenseName(is.Name)), Data: is.File}
 	}
 	written, err := writeOutAll(c, files)
-	for _, is := range issued[:written] {
-		e.printIssued(is, filepath.Join(outDir, licenseName(is.Name)))
+	if rerr := e.reportIssued(c, issued[:written], func(is desk.Issued) string { return filepath.Join(outDir, licenseName(is.Name)) }); rerr != nil && err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)

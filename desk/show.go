@@ -32,6 +32,10 @@ type LineView struct {
 	Units   int64  `json:"units_used,omitempty"`     // VMs, sockets, agents where the model counts them
 	Keys    int64  `json:"keys_generated,omitempty"` // product keys handed out, for a keyed product (A22)
 	Expires string `json:"expires,omitempty"`        // last day of a subscription, YYYY-MM-DD
+	// State is "active", "expired" (the subscription ended) or
+	// "cancelled" (by the desk, oat desk order change --cancel).
+	State     string `json:"state"`
+	Cancelled string `json:"cancelled,omitempty"` // the day it was cancelled
 }
 
 // PoolView is a pool of an order line; the default pool is listed too.
@@ -77,7 +81,7 @@ func (d *Desk) Show(ctx context.Context, order string) (*OrderView, error) {
 	var v *OrderView
 	err := d.db.View(ctx, func(tx *ledger.Tx) error {
 		var err error
-		v, err = showOrder(ctx, tx, order)
+		v, err = showOrder(ctx, tx, order, d.now().Unix())
 		return err
 	})
 	return v, err
@@ -92,7 +96,7 @@ func (d *Desk) Orders(ctx context.Context) ([]OrderView, error) {
 			return err
 		}
 		for _, id := range ids {
-			v, err := showOrder(ctx, tx, id)
+			v, err := showOrder(ctx, tx, id, d.now().Unix())
 			if err != nil {
 				return err
 			}
@@ -126,7 +130,7 @@ func (d *Desk) AuditLog(ctx context.Context, order, activation string) ([]ledger
 	return out, err
 }
 
-func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, error) {
+func showOrder(ctx context.Context, tx *ledger.Tx, order string, now int64) (*OrderView, error) {
 	o, err := tx.Order(ctx, order)
 	if err != nil {
 		return nil, err
@@ -166,8 +170,15 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 				return nil, err
 			}
 		}
+		lv.State = "active"
 		if l.Expires != 0 {
 			lv.Expires = day(l.Expires)
+			if l.Expires < now {
+				lv.State = "expired"
+			}
+		}
+		if l.Cancelled != 0 {
+			lv.State, lv.Cancelled = "cancelled", day(l.Cancelled)
 		}
 		v.Products = append(v.Products, lv)
 		v.Seats += lv.Seats

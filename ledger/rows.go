@@ -31,6 +31,7 @@ type Line struct {
 	Seats          int64
 	Expires        int64 // Unix seconds; 0 = perpetual
 	Created        int64
+	Cancelled      int64 // when the desk cancelled the line; 0 = in force
 }
 
 // Pool is a named allocation of a line's seats (A12).
@@ -192,10 +193,10 @@ func (t *Tx) InsertLine(ctx context.Context, l Line) error {
 
 // Lines returns an order's lines, by product.
 func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
-	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created FROM order_lines WHERE order_id = ? ORDER BY product`, order)
+	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created, cancelled FROM order_lines WHERE order_id = ? ORDER BY product`, order)
 	return collect(rows, err, func(r scanner) (Line, error) {
 		var l Line
-		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created)
+		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created, &l.Cancelled)
 		return l, err
 	})
 }

@@ -326,6 +326,12 @@ var migrations = []migration{{
 			verified      BIGINT NOT NULL DEFAULT 0
 		)`,
 	},
+}, {
+	// Version 8 (issue 15): an order line the desk cancelled stays (its
+	// allocations and audit refer to it) but takes no new activation.
+	common: []string{
+		`ALTER TABLE order_lines ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.
