@@ -25,6 +25,7 @@ func deskKeyFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses", Required: true},
 		&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
+		&ucli.StringFlag{Name: "portal-url", Usage: "the license portal's public `URL`, which registration mails link to", EnvVars: []string{"OAT_PORTAL_URL"}},
 		passphraseFlag,
 	}
 }
@@ -72,7 +73,7 @@ func deskCommand(e *env) *ucli.Command {
 					ArgsUsage: "FILE",
 					Flags:     []ucli.Flag{dbFlag},
 					Action:    e.deskOrderImport,
-				}},
+				}, deskOrderListCommand(e), deskOrderChangeCommand(e)},
 			},
 			{
 				Name:      "issue",
@@ -85,6 +86,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
 					&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
 					&ucli.StringFlag{Name: "pool", Usage: "take the new seats from the order's license pool `NAME` (A12; default: the default pool)"},
+					&ucli.BoolFlag{Name: "json", Usage: "print what was issued as JSON (activation IDs for oat desk update)"},
 				),
 				Action: e.deskIssue,
 			},
@@ -120,6 +122,7 @@ func deskCommand(e *env) *ucli.Command {
 			},
 			deskMoveCommand(e),
 			deskReassignCommand(e),
+			deskAuditCommand(e),
 			deskStaffCommand(e),
 			{
 				Name:  "approve",
@@ -363,7 +366,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		return err
 	}
 	defer done()
-	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor()})
+	issued, err := d.Issue(c.Context, vendor, in, desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Pool: c.String("pool"), Actor: e.actor(),
+		PortalURL: c.String("portal-url")})
 	if err != nil {
 		return err
 	}
@@ -371,8 +375,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		if err := writeOut(c, out, issued[0].File); err != nil {
 			return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)
 		}
-		e.printIssued(issued[0], out)
-		return nil
+		return e.reportIssued(c, issued[:1], func(desk.Issued) string { return out })
 	}
 	// The licenses of a batch are written together: each still atomic, with
 	// one sync of their contents and one of the directory for all of them
@@ -382,8 +385,8 @@ func (e *env) deskIssue(c *ucli.Context) error {
 		files[i] = atomicfile.File{Path: filepath.Join(outDir, licenseName(is.Name)), Data: is.File}
 	}
 	written, err := writeOutAll(c, files)
-	for _, is := range issued[:written] {
-		e.printIssued(is, filepath.Join(outDir, licenseName(is.Name)))
+	if rerr := e.reportIssued(c, issued[:written], func(is desk.Issued) string { return filepath.Join(outDir, licenseName(is.Name)) }); rerr != nil && err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return fmt.Errorf("license %w (the ledger has recorded it: issue the same request again to get the same license)", err)
@@ -601,7 +604,14 @@ func printOrder(e *env, v *desk.OrderView) {
 		if a.Group != "" {
 			group = "group " + a.Group
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\t%s\n", a.ID, a.Host, a.Email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "), group)
+		email := a.Email
+		switch a.Registration {
+		case "verified":
+			email += " (verified)"
+		case "waiting":
+			email += " (not verified)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tlicense %d\t%s\t%s\t%s\n", a.ID, a.Host, email, a.Method, a.Sequence, a.State, strings.Join(a.Products, ", "), group)
 	}
 	tw.Flush()
 	for _, m := range v.Emails {

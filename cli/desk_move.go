@@ -48,7 +48,8 @@ func deskMoveCommand(e *env) *ucli.Command {
 			}
 			defer done()
 			is, err := d.Move(c.Context, vendor, path, data,
-				desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor()}, c.String("reason"))
+				desk.IssueOptions{Method: c.String("method"), Group: c.String("group"), Actor: e.actor(),
+					PortalURL: c.String("portal-url")}, c.String("reason"))
 			if err != nil {
 				return err
 			}

@@ -38,10 +38,10 @@ func portalCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses (required)"},
 			&ucli.StringFlag{Name: "listen", Usage: "listen on `ADDR`", Value: "127.0.0.1:8080"},
 			&ucli.StringFlag{Name: "base-url", Usage: "the portal's public `URL`, for links in mail (default http://ADDR)"},
-			&ucli.BoolFlag{Name: "staff", Usage: "open the staff area and the staff API to the members of `oat desk staff`"},
+			&ucli.BoolFlag{Name: "staff", Usage: "open the staff area and the staff API to the members added with oat desk staff add"},
 			&ucli.StringSliceFlag{Name: "trusted-proxy", Usage: "believe X-Forwarded-For from the reverse proxies in `CIDR` (repeatable)"},
-			&ucli.Float64Flag{Name: "login-rate", Usage: "staff sign-in attempts the whole portal may check per minute", Value: 20},
-			&ucli.IntFlag{Name: "max-password-hashes", Usage: "password checks (64 MiB each) that may run at once", Value: 2},
+			&ucli.Float64Flag{Name: "login-rate", Usage: "`N` staff sign-in attempts the whole portal may check per minute, from all addresses", Value: 20},
+			&ucli.IntFlag{Name: "max-password-hashes", Usage: "`N` password checks (64 MiB each) that may run at once", Value: 2},
 			&ucli.StringFlag{Name: "smtp", Usage: "send queued mail through the SMTP server at `HOST:PORT`"},
 			&ucli.StringFlag{Name: "smtp-from", Usage: "sender `ADDRESS` of the mail", Value: "oat license desk <noreply@localhost>"},
 			&ucli.StringFlag{Name: "smtp-user", Usage: "SMTP `USER` (password in $OAT_SMTP_PASSWORD)"},
@@ -50,6 +50,8 @@ func portalCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "tls-key", Usage: "the certificate's private key `FILE`"},
 			&ucli.Float64Flag{Name: "rate", Usage: "API calls and form posts one client address may make per minute", Value: 60},
 			&ucli.IntFlag{Name: "burst", Usage: "how many of those may come at once", Value: 20},
+			&ucli.Float64Flag{Name: "installation-rate", Usage: "online calls (activations, check-ins, releases) one installation may make per minute", Value: 10},
+			&ucli.IntFlag{Name: "installation-burst", Usage: "how many of those may come at once", Value: 10},
 			&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
 			passphraseFlag,
 		},
@@ -148,9 +150,10 @@ func (e *env) runPortal(c *ucli.Context) error {
 	backend := portal.NewLedgerDesk(d, vendor, base)
 	defer backend.Close()
 	cfg := portal.Config{
-		Desk: backend, SessionKey: sessionKey, TrustedProxies: proxies,
+		Desk: backend, Online: backend, SessionKey: sessionKey, TrustedProxies: proxies,
 		MaxConcurrentHashes: c.Int("max-password-hashes"), LoginRatePerMinute: c.Float64("login-rate"),
 		BaseURL: base, RatePerMinute: c.Float64("rate"), Burst: c.Int("burst"), Logger: log,
+		InstallationRatePerMinute: c.Float64("installation-rate"), InstallationBurst: c.Int("installation-burst"),
 	}
 	if c.Bool("staff") {
 		cfg.Staff = backend

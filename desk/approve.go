@@ -205,7 +205,7 @@ func (d *Desk) RenewApproval(ctx context.Context, token string, link func(token 
 			return err
 		}
 		if o.Email != "" {
-			if err := queueApprovalMail(ctx, tx, o, e.Email, "", link(fresh), e.TokenExpires, now); err != nil {
+			if err := queueApprovalMail(ctx, tx, o, e.Email, e.Host, link(fresh), e.TokenExpires, now); err != nil {
 				return err
 			}
 		}

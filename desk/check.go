@@ -311,6 +311,9 @@ func allocate(ctx context.Context, tx *ledger.Tx, st *line, o ledger.Order, act 
 	if _, ok := st.named[pool]; !ok && pool != ledger.DefaultPool {
 		return ledger.Allocation{}, fmt.Errorf("%w: order %s has no pool %q for %s (A12)", ErrNotFound, o.ID, pool, code)
 	}
+	if st.line.Cancelled != 0 {
+		return ledger.Allocation{}, fmt.Errorf("%w: %s on order %s was cancelled on %s", ErrNotEntitled, code, o.ID, day(st.line.Cancelled))
+	}
 	if st.line.Expires != 0 && st.line.Expires < now {
 		return ledger.Allocation{}, fmt.Errorf("%w: the subscription for %s on order %s ended on %s (B1)", ErrNotEntitled, code, o.ID, day(st.line.Expires))
 	}

@@ -41,6 +41,10 @@ type IssueOptions struct {
 	// from (A12, FAQ 2.22); "" is "Default (Unassigned Licenses)". Every
 	// product the request takes must have that pool on the order.
 	Pool string
+	// PortalURL is the license portal's public address, which the new
+	// activation's registration mail links to ("" for a link relative
+	// to the portal).
+	PortalURL string
 }
 
 // Issued is a license the desk issued (or, for a repeated request,
@@ -408,6 +412,13 @@ func (d *Desk) issueOne(ctx context.Context, b *batch, p parsedRequest, opt Issu
 	if err := tx.RecordAddress(ctx, o.ID, email, now); err != nil {
 		return Issued{}, err
 	}
+	if isNew {
+		// The registration mail of every activation, online or offline
+		// (FAQ 2.1, 2.9), queued with it.
+		if err := d.queueRegistration(ctx, tx, act, o.ID, RegistrationLink(opt.PortalURL), now); err != nil {
+			return Issued{}, err
+		}
+	}
 	action := "activation.update"
 	if isNew {
 		action = "activation.new"
@@ -604,6 +615,7 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 		Host:       act.Host,
 		Machine:    fp,
 		Products:   ents,
+		Online:     act.Method == Online,
 	}
 	claims, err := signing.MarshalClaims(l)
 	if err != nil {
@@ -675,7 +687,9 @@ func keyID(pub []byte) string {
 	return fmt.Sprint(keysID(pub))
 }
 
-func signerOf(vendor ed25519.PrivateKey) ed25519.PublicKey { return vendor.Public().(ed25519.PublicKey) }
+func signerOf(vendor ed25519.PrivateKey) ed25519.PublicKey {
+	return vendor.Public().(ed25519.PublicKey)
+}
 
 // releasedHow says how an activation was released, from the audit log.
 func releasedHow(ctx context.Context, tx *ledger.Tx, act ledger.Activation) (string, error) {

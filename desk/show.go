@@ -32,6 +32,10 @@ type LineView struct {
 	Units   int64  `json:"units_used,omitempty"`     // VMs, sockets, agents where the model counts them
 	Keys    int64  `json:"keys_generated,omitempty"` // product keys handed out, for a keyed product (A22)
 	Expires string `json:"expires,omitempty"`        // last day of a subscription, YYYY-MM-DD
+	// State is "active", "expired" (the subscription ended) or
+	// "cancelled" (by the desk, oat desk order change --cancel).
+	State     string `json:"state"`
+	Cancelled string `json:"cancelled,omitempty"` // the day it was cancelled
 }
 
 // PoolView is a pool of an order line; the default pool is listed too.
@@ -56,6 +60,13 @@ type ActivationView struct {
 	Created  int64    `json:"created"`
 	Released int64    `json:"released,omitempty"`
 	Reason   string   `json:"release_reason,omitempty"`
+	// EmailVerified says the address given at activation was confirmed
+	// through the registration mail's link; Registration is "verified",
+	// "waiting" (with the link's expiry) or "" (activated before oat
+	// mailed registrations).
+	EmailVerified       bool   `json:"email_verified"`
+	Registration        string `json:"registration,omitempty"`
+	RegistrationExpires int64  `json:"registration_link_expires,omitempty"`
 }
 
 // EmailView is an approved, denied or pending address on the order (A8).
@@ -70,7 +81,7 @@ func (d *Desk) Show(ctx context.Context, order string) (*OrderView, error) {
 	var v *OrderView
 	err := d.db.View(ctx, func(tx *ledger.Tx) error {
 		var err error
-		v, err = showOrder(ctx, tx, order)
+		v, err = showOrder(ctx, tx, order, d.now().Unix())
 		return err
 	})
 	return v, err
@@ -85,7 +96,7 @@ func (d *Desk) Orders(ctx context.Context) ([]OrderView, error) {
 			return err
 		}
 		for _, id := range ids {
-			v, err := showOrder(ctx, tx, id)
+			v, err := showOrder(ctx, tx, id, d.now().Unix())
 			if err != nil {
 				return err
 			}
@@ -119,7 +130,7 @@ func (d *Desk) AuditLog(ctx context.Context, order, activation string) ([]ledger
 	return out, err
 }
 
-func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, error) {
+func showOrder(ctx context.Context, tx *ledger.Tx, order string, now int64) (*OrderView, error) {
 	o, err := tx.Order(ctx, order)
 	if err != nil {
 		return nil, err
@@ -159,8 +170,15 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 				return nil, err
 			}
 		}
+		lv.State = "active"
 		if l.Expires != 0 {
 			lv.Expires = day(l.Expires)
+			if l.Expires < now {
+				lv.State = "expired"
+			}
+		}
+		if l.Cancelled != 0 {
+			lv.State, lv.Cancelled = "cancelled", day(l.Cancelled)
 		}
 		v.Products = append(v.Products, lv)
 		v.Seats += lv.Seats
@@ -191,6 +209,16 @@ func showOrder(ctx context.Context, tx *ledger.Tx, order string) (*OrderView, er
 	for _, a := range acts {
 		av := ActivationView{ID: a.ID, Host: a.Host, Email: a.Email, Method: a.Method, Group: a.Group, Sequence: a.Seq,
 			State: a.State, Products: []string{}, Created: a.Created, Released: a.Released, Reason: a.ReleaseReason}
+		// The registration mail (FAQ 2.1, 2.9): whether the address
+		// given at activation was confirmed through its link.
+		switch r, err := tx.Registration(ctx, a.ID); {
+		case err == nil && r.Verified != 0:
+			av.Registration, av.EmailVerified = "verified", true
+		case err == nil:
+			av.Registration, av.RegistrationExpires = "waiting", r.TokenExpires
+		case !isNotFound(err):
+			return nil, err
+		}
 		allocs, err := tx.ActivationAllocations(ctx, a.ID)
 		if err != nil {
 			return nil, err

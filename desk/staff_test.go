@@ -134,3 +134,26 @@ func TestApprovalMailQuotesRequesterSafely(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistrationMailQuotesHostSafely: the registration mail goes to the
+// address a requester typed, with the computer name the requester chose:
+// it is quoted like the approval mail's.
+func TestRegistrationMailQuotesHostSafely(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		fx.order("O1", "FN1", "buyer@example.com", "backup-server", 1, "")
+		host := "https://evil.example/\u202eexe.pdf\x1b[2J" + strings.Repeat("y", 150)
+		fx.mustIssue(newInstallation(host).request(t, "O1", "FN1", "buyer@example.com"), desk.IssueOptions{})
+		mail, err := fx.desk.PendingMail(ctx, 10)
+		if err != nil || len(mail) != 1 {
+			t.Fatalf("outbox %+v %v", mail, err)
+		}
+		for _, bad := range []string{"\u202e", "\x1b", "https://evil", strings.Repeat("y", 60)} {
+			if strings.Contains(mail[0].Body, bad) {
+				t.Errorf("registration mail carries %q:\n%s", bad, mail[0].Body)
+			}
+		}
+		if !strings.Contains(mail[0].Body, "https[:]//evil.example/") {
+			t.Errorf("host not quoted:\n%s", mail[0].Body)
+		}
+	})
+}

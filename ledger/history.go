@@ -25,14 +25,6 @@ func (t *Tx) RecordAddress(ctx context.Context, order, email string, at int64) e
 	return err
 }
 
-// ReplaceAddress renames an address in an order's history (the purchaser's
-// address corrected, FAQ 3.6).
-func (t *Tx) ReplaceAddress(ctx context.Context, order, from, to string) error {
-	_, err := t.exec(ctx, `UPDATE order_addresses SET email = ? WHERE order_id = ? AND email = ?
-		AND NOT EXISTS (SELECT 1 FROM order_addresses WHERE order_id = ? AND email = ?)`, to, order, from, order, to)
-	return err
-}
-
 // SeatOwner is the owner of a seat licensed to a person (B22).
 type SeatOwner struct {
 	Order, Product, Owner string
@@ -78,4 +70,22 @@ func (t *Tx) ActiveInGroup(ctx context.Context, order, product, group string) (i
 	err := t.queryRow(ctx, `SELECT count(*) FROM allocations WHERE order_id = ? AND product = ? AND grp = ? AND released = 0`,
 		order, product, group).Scan(&n)
 	return n, err
+}
+
+// AddSeats adds seats to an order line (a purchase added to it).
+func (t *Tx) AddSeats(ctx context.Context, order, product string, n int64) error {
+	_, err := t.exec(ctx, `UPDATE order_lines SET seats = seats + ? WHERE order_id = ? AND product = ?`, n, order, product)
+	return err
+}
+
+// CancelLine marks an order line cancelled.
+func (t *Tx) CancelLine(ctx context.Context, order, product string, at int64) error {
+	_, err := t.exec(ctx, `UPDATE order_lines SET cancelled = ? WHERE order_id = ? AND product = ?`, at, order, product)
+	return err
+}
+
+// SetPurchaser corrects an order's purchaser address.
+func (t *Tx) SetPurchaser(ctx context.Context, order, email string) error {
+	_, err := t.exec(ctx, `UPDATE orders SET email = ? WHERE order_id = ?`, email, order)
+	return err
 }

@@ -31,6 +31,7 @@ type Line struct {
 	Seats          int64
 	Expires        int64 // Unix seconds; 0 = perpetual
 	Created        int64
+	Cancelled      int64 // when the desk cancelled the line; 0 = in force
 }
 
 // Pool is a named allocation of a line's seats (A12).
@@ -192,10 +193,10 @@ func (t *Tx) InsertLine(ctx context.Context, l Line) error {
 
 // Lines returns an order's lines, by product.
 func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
-	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created FROM order_lines WHERE order_id = ? ORDER BY product`, order)
+	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created, cancelled FROM order_lines WHERE order_id = ? ORDER BY product`, order)
 	return collect(rows, err, func(r scanner) (Line, error) {
 		var l Line
-		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created)
+		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created, &l.Cancelled)
 		return l, err
 	})
 }
@@ -249,6 +250,13 @@ func (t *Tx) InsertActivation(ctx context.Context, a Activation) error {
 // Activation returns an activation, locked against other writers.
 func (t *Tx) Activation(ctx context.Context, id string) (Activation, error) {
 	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`+t.forUpdate(), id))
+	return a, notFound(err, "activation "+id)
+}
+
+// PeekActivation returns an activation without locking it, for reads in
+// View transactions (PostgreSQL refuses FOR UPDATE in a read-only one).
+func (t *Tx) PeekActivation(ctx context.Context, id string) (Activation, error) {
+	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`, id))
 	return a, notFound(err, "activation "+id)
 }
 
@@ -498,7 +506,7 @@ func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 // Tables lists the ledger's tables, for Dump.
 var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
 	"allocations", "emails", "receipts", "outbox", "audit", "pool_usage", "group_usage", "order_holders",
-	"order_addresses", "seat_owners", "staff", "staff_sessions"}
+	"order_addresses", "seat_owners", "staff", "staff_sessions", "registrations"}
 
 // Dump returns every row of every table as text, in a stable order: a
 // snapshot for tests and diagnostics that shows whether anything changed.

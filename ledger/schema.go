@@ -310,6 +310,28 @@ var migrations = []migration{{
 			first_seen BIGINT NOT NULL
 		)`,
 	},
+}, {
+	// Version 7 (issue 15): the registration mail of every activation
+	// (FAQ 2.1, 2.9, 2.11): its link token (stored hashed), valid 72
+	// hours, and when the address was confirmed.
+	common: []string{
+		`CREATE TABLE registrations (
+			activation_id TEXT PRIMARY KEY REFERENCES activations(id),
+			order_id      TEXT NOT NULL,
+			email         TEXT NOT NULL,
+			host          TEXT NOT NULL,
+			token_hash    {{blob}} NOT NULL UNIQUE,
+			token_expires BIGINT NOT NULL,
+			sent          BIGINT NOT NULL,
+			verified      BIGINT NOT NULL DEFAULT 0
+		)`,
+	},
+}, {
+	// Version 8 (issue 15): an order line the desk cancelled stays (its
+	// allocations and audit refer to it) but takes no new activation.
+	common: []string{
+		`ALTER TABLE order_lines ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -69,6 +70,15 @@ func Collect(root string) (*Identity, error) {
 	id.Chassis = rd(dmi + "chassis_type")
 	id.ChassisTag = rd(dmi + "chassis_asset_tag")
 	id.BIOSVendor = rd(dmi + "bios_vendor")
+	// The raw SMBIOS table (root only, like the serial files) fills what
+	// the files left empty, through the parser Windows uses too.
+	if table, err := readCapped(filepath.Join(root, "sys", "firmware", "dmi", "tables", "DMI"), MaxSMBIOSTable); err == nil && len(table) > 0 {
+		ep, _ := readCapped(filepath.Join(root, "sys", "firmware", "dmi", "tables", "smbios_entry_point"), 64)
+		major, minor := entryPointVersion(ep)
+		if s, err := ParseSMBIOS(table, major, minor); err == nil {
+			id.merge(s)
+		}
+	}
 	if data, err := os.ReadFile(filepath.Join(root, "proc", "cpuinfo")); err == nil {
 		id.CPU, id.Sockets, id.HypervisorFlag = parseCPUInfo(data)
 	}
@@ -106,6 +116,23 @@ func readValue(path string) string {
 	buf := make([]byte, 4096)
 	n, _ := f.Read(buf)
 	return strings.TrimSpace(string(buf[:n]))
+}
+
+// readCapped reads a whole file of at most max bytes.
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return data, nil
 }
 
 func firstLine(s string) string {
@@ -260,10 +287,22 @@ func (id *Identity) classify() {
 
 	if id.Class == "" {
 		id.Class = ClassServer
-		if id.Hyper == "" && id.Cloud == "" && desktopChassis(id.Chassis) {
+		if id.Hyper == "" && id.Cloud == "" && desktopChassis(id.Chassis) && id.Sockets <= 1 && !serverProduct(vendor, product) {
 			id.Class = ClassDesktop
 		}
 	}
+}
+
+// serverProduct recognises server product lines by vendor and model name,
+// so that a tower server whose firmware reports a desktop or tower chassis
+// type (7) is not taken for a PC.
+func serverProduct(vendor, product string) bool {
+	for _, p := range []string{"poweredge", "proliant", "primergy", "thinksystem", "system x", "superserver", "ucs ", "ucsc-", "ucsb-", "sparc", "server", "storage"} {
+		if strings.Contains(product, p) {
+			return true
+		}
+	}
+	return strings.Contains(vendor, "supermicro") && strings.HasPrefix(product, "sys-")
 }
 
 // desktopChassis reports whether an SMBIOS chassis type (DMTF DSP0134,

@@ -20,11 +20,12 @@
 // sys/class/net/*/address of interfaces that have a device behind them
 // (loopback, bridges, veth and other software interfaces have none).
 // Firmware placeholders such as "To Be Filled By O.E.M." count as missing.
-// On Windows the registry gives the MachineGuid, the SMBIOS system UUID
-// (HardwareConfig\LastConfig), vendor and product strings, the processor
-// identifier and the edition (server or workstation), and the network
-// adapters whose names do not say virtual give the MACs; serial numbers
-// need WMI and are not read there, and matching works on what is left.
+// As root, sys/firmware/dmi/tables/DMI (the raw SMBIOS table) fills what
+// those files leave empty, through ParseSMBIOS. On Windows the same parser
+// reads the table GetSystemFirmwareTable('RSMB') returns (system UUID,
+// system and board serials, vendor, product, chassis); the registry gives
+// the MachineGuid, the processor identifier and the edition, and adapters
+// whose names do not say virtual give the MACs.
 //
 // # Classifying
 //
@@ -36,10 +37,12 @@
 // 7783-7084-3265-9085-8269-3286-77 is azure; a Google vendor is gcp; an
 // "OracleCloud.com" asset tag is oci. The class is "desktop" for a physical
 // machine whose SMBIOS chassis type is a desktop, tower, laptop or other
-// personal-computer type (3-16, 30-32, 34-36), and "server" otherwise: rack
-// and blade chassis, unknown types, and every VM (hypervisors report
-// arbitrary chassis types). On Windows the edition decides instead. A tower
-// server reporting chassis type 7 is therefore seen as a desktop.
+// personal-computer type (3-16, 30-32, 34-36), with one CPU socket, and a
+// product name that is not a server line (PowerEdge, ProLiant, PRIMERGY,
+// ThinkSystem, ...); "server" otherwise: rack and blade chassis, unknown
+// types, two or more sockets, server product lines in tower chassis, and
+// every VM (hypervisors report arbitrary chassis types). A Windows server
+// edition is a server whatever the hardware.
 //
 // # Matching
 //

@@ -118,6 +118,10 @@ func TestCollectPhysicalServer(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	pc := func(chassis, product string) tree {
+		return rackServer.with("sys/class/dmi/id/chassis_type", chassis, "sys/class/dmi/id/product_name", product,
+			"proc/cpuinfo", cpuinfo("GenuineIntel", "6", "140", "1", 1, 4, false))
+	}
 	vm := func(vendor, product, bios, tag string) tree {
 		return rackServer.with(
 			"sys/class/dmi/id/sys_vendor", vendor, "sys/class/dmi/id/product_name", product,
@@ -130,8 +134,12 @@ func TestClassify(t *testing.T) {
 		class, hyper, cloud string
 	}{
 		{"rack server", rackServer, "server", "", ""},
-		{"desktop", rackServer.with("sys/class/dmi/id/chassis_type", "3", "sys/class/dmi/id/product_name", "OptiPlex 7090"), "desktop", "", ""},
-		{"laptop", rackServer.with("sys/class/dmi/id/chassis_type", "10"), "desktop", "", ""},
+		{"desktop", pc("3", "OptiPlex 7090"), "desktop", "", ""},
+		{"laptop", pc("10", "Latitude 7420"), "desktop", "", ""},
+		// The class takes more than the chassis type: a server product
+		// line or a second CPU socket make a tower a server.
+		{"tower server reporting a tower chassis", pc("7", "PowerEdge T440"), "server", "", ""},
+		{"two sockets in a desktop chassis", rackServer.with("sys/class/dmi/id/chassis_type", "3", "sys/class/dmi/id/product_name", "Precision 7920 Tower"), "server", "", ""},
 		{"blade", rackServer.with("sys/class/dmi/id/chassis_type", "28"), "server", "", ""},
 		{"no chassis type", rackServer.with("sys/class/dmi/id/chassis_type", "<delete>"), "server", "", ""},
 		{"vmware", vm("VMware, Inc.", "VMware Virtual Platform", "Phoenix Technologies LTD", ""), "server", "vmware", ""},

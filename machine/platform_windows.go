@@ -3,22 +3,29 @@
 package machine
 
 import (
+	"fmt"
 	"net"
 	"sort"
 	"strings"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 )
 
-// platformIdentity reads the Windows equivalents of the Linux files from the
-// registry: the MachineGuid that Windows setup creates, the SMBIOS strings
-// the firmware reports, the processor identifier, and whether this is a
-// server or a workstation edition. Serial numbers are only exposed through
-// WMI, which oat does not call; they stay empty, which the tolerant match
-// allows for (it compares only what both sides have). The SMBIOS system UUID
-// is the one Windows records as the last hardware configuration, and the
-// MAC addresses come from the physical-looking network adapters.
+// platformIdentity reads the Windows equivalents of the Linux files. The
+// firmware identifiers come from the raw SMBIOS table that
+// GetSystemFirmwareTable('RSMB') returns (no WMI, no cgo), through the same
+// parser as the Linux table: system UUID, system and board serials,
+// vendor, product, chassis type and asset tag. The MachineGuid that Windows
+// setup creates comes from the registry, as do the processor identifier and
+// whether this is a server or a workstation edition. The registry's
+// HardwareConfig LastConfig UUID, which an administrator can edit, is used
+// only when the firmware table cannot be read.
 func platformIdentity(id *Identity) {
+	if s, err := firmwareSMBIOS(); err == nil {
+		id.merge(s)
+	}
 	if id.MachineID == "" {
 		id.MachineID = strings.ToLower(regString(`SOFTWARE\Microsoft\Cryptography`, "MachineGuid"))
 	}
@@ -45,13 +52,38 @@ func platformIdentity(id *Identity) {
 			id.CPU = regString(cpu, "VendorIdentifier") + "-" + ident
 		}
 	}
-	// ProductType is WinNT on client editions, ServerNT or LanmanNT on servers.
+	// ProductType is WinNT on client editions, ServerNT or LanmanNT on
+	// servers. A server edition is a server; a client edition is classified
+	// like any machine (chassis type, product line, sockets), so that a
+	// client edition on a rack server stays a server.
 	switch regString(`SYSTEM\CurrentControlSet\Control\ProductOptions`, "ProductType") {
-	case "WinNT":
-		id.Class = ClassDesktop
 	case "ServerNT", "LanmanNT":
 		id.Class = ClassServer
 	}
+}
+
+var getSystemFirmwareTable = windows.NewLazySystemDLL("kernel32.dll").NewProc("GetSystemFirmwareTable")
+
+// firmwareSMBIOS reads and parses the raw SMBIOS table: the first call
+// asks for the size, the second fills the buffer.
+func firmwareSMBIOS() (*SMBIOS, error) {
+	const rsmb = 'R'<<24 | 'S'<<16 | 'M'<<8 | 'B'
+	if err := getSystemFirmwareTable.Find(); err != nil {
+		return nil, err
+	}
+	n, _, err := getSystemFirmwareTable.Call(rsmb, 0, 0, 0)
+	if n == 0 {
+		return nil, fmt.Errorf("GetSystemFirmwareTable: %w", err)
+	}
+	if n > MaxSMBIOSTable+8 {
+		return nil, fmt.Errorf("%w: the firmware table is %d bytes", ErrSMBIOS, n)
+	}
+	buf := make([]byte, n)
+	got, _, err := getSystemFirmwareTable.Call(rsmb, 0, uintptr(unsafe.Pointer(&buf[0])), n)
+	if got == 0 || got > n {
+		return nil, fmt.Errorf("GetSystemFirmwareTable: %w", err)
+	}
+	return ParseRSMB(buf[:got])
 }
 
 func regString(path, name string) string {

@@ -332,3 +332,11 @@ func (f *fakeStaff) setPassword(t testing.TB, name, pw string) {
 		}
 	}
 }
+
+// The fake desk mails no registrations: the real desk's are tested in
+// ledgerdesk_test.go.
+func (d *fakeDesk) RegistrationByToken(context.Context, string) (*Registration, error) {
+	return nil, ErrNotFound
+}
+func (d *fakeDesk) ConfirmRegistration(context.Context, string) error { return ErrNotFound }
+func (d *fakeDesk) RenewRegistration(context.Context, string) error   { return ErrNotFound }

@@ -175,7 +175,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request) *page {
 }
 
 func loadPages() (map[string]*template.Template, error) {
-	names := []string{"index.html", "login.html", "staff.html", "order.html", "audit.html", "approve.html", "message.html"}
+	names := []string{"index.html", "login.html", "staff.html", "order.html", "audit.html", "approve.html", "register.html", "message.html"}
 	pages := make(map[string]*template.Template)
 	for _, n := range names {
 		t, err := template.New(n).ParseFS(webFS, "web/layout.html", "web/"+n)

@@ -26,6 +26,9 @@ type LedgerDesk struct {
 	// issuer answers the activations that arrive together in one ledger
 	// transaction (group commit), each with its own outcome.
 	issuer *desk.Issuer
+	// onlineIssuer does the same for oat activate, recording the
+	// activations as online (A11).
+	onlineIssuer *desk.Issuer
 }
 
 // NewLedgerDesk returns the portal's view of d. baseURL is the portal's
@@ -35,7 +38,10 @@ func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *Led
 	l := &LedgerDesk{d: d, vendor: vendor, baseURL: strings.TrimSuffix(baseURL, "/"), now: time.Now}
 	// The options are fixed and valid and the key is the caller's: an
 	// error here is a vendor key of the wrong size, which Issue reports.
-	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal"}, 0)
+	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal",
+		PortalURL: baseURL}, 0)
+	l.onlineIssuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Online, Actor: "portal",
+		PortalURL: baseURL}, 0)
 	return l
 }
 
@@ -43,6 +49,9 @@ func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *Led
 func (l *LedgerDesk) Close() {
 	if l.issuer != nil {
 		l.issuer.Close()
+	}
+	if l.onlineIssuer != nil {
+		l.onlineIssuer.Close()
 	}
 }
 
@@ -62,6 +71,7 @@ var deskKinds = []struct{ desk, portal error }{
 	{desk.ErrConflict, ErrConflict},
 	{desk.ErrExpired, ErrExpired},
 	{desk.ErrInvalidInput, ErrInvalidInput},
+	{desk.ErrMethod, ErrMethod},
 	{ledger.ErrNotFound, ErrNotFound},
 }
 
@@ -85,10 +95,36 @@ func (l *LedgerDesk) link(token string) string {
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
 func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
-	if l.issuer == nil {
+	return l.issue(ctx, data, desk.Offline, pool)
+}
+
+// IssueOnline answers a request sent by oat activate: the activation is
+// recorded as online (A11), with the same approval rule (A8).
+func (l *LedgerDesk) IssueOnline(ctx context.Context, data []byte) ([]byte, error) {
+	return l.issue(ctx, data, desk.Online, "")
+}
+
+// CheckIn answers an online installation's check-in (A5).
+func (l *LedgerDesk) CheckIn(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.CheckIn(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+// ReleaseOnline accepts a receipt sent by oat deactivate --portal.
+func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.ReleaseOnline(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string) ([]byte, error) {
+	issuer := l.issuer
+	if method == desk.Online {
+		issuer = l.onlineIssuer
+	}
+	if issuer == nil {
 		return nil, errors.New("portal: no vendor key")
 	}
-	is, err := l.issuer.Issue(ctx, "request", data, pool)
+	is, err := issuer.Issue(ctx, "request", data, pool)
 	if err == nil {
 		return is.File, nil
 	}
@@ -241,6 +277,32 @@ func (l *LedgerDesk) CloseSession(ctx context.Context, id []byte) error {
 
 var _ Staff = (*LedgerDesk)(nil)
 
+func registration(v *desk.RegistrationView) *Registration {
+	if v == nil {
+		return nil
+	}
+	return &Registration{Activation: v.Activation, Order: v.Order, Email: v.Email, Host: v.Host,
+		Expires: time.Unix(v.Expires, 0), Verified: v.Verified != 0}
+}
+
+// RegistrationByToken finds a registration link's activation.
+func (l *LedgerDesk) RegistrationByToken(ctx context.Context, token string) (*Registration, error) {
+	v, err := l.d.RegistrationByToken(ctx, token)
+	return registration(v), kind(err)
+}
+
+// ConfirmRegistration confirms a registration link's address.
+func (l *LedgerDesk) ConfirmRegistration(ctx context.Context, token string) error {
+	_, err := l.d.ConfirmRegistration(ctx, token)
+	return kind(err)
+}
+
+// RenewRegistration sends a fresh link for an expired one.
+func (l *LedgerDesk) RenewRegistration(ctx context.Context, token string) error {
+	_, err := l.d.RenewRegistration(ctx, token, desk.RegistrationLink(l.baseURL))
+	return kind(err)
+}
+
 // PendingMail returns queued mail.
 func (l *LedgerDesk) PendingMail(ctx context.Context, limit int) ([]Mail, error) {
 	ms, err := l.d.PendingMail(ctx, limit)
@@ -272,7 +334,7 @@ func orderOf(v *desk.OrderView) *Order {
 	}
 	for _, a := range v.Activations {
 		o.Activations = append(o.Activations, Activation{ID: a.ID, Host: a.Host, Email: a.Email, Sequence: uint64(a.Sequence),
-			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason})
+			Products: a.Products, Issued: time.Unix(a.Created, 0), Released: a.State == "released", Reason: a.Reason, Verified: a.EmailVerified})
 	}
 	return o
 }

@@ -32,7 +32,10 @@ func mailLinks(t *testing.T, w *world, addr string, received func() []string, be
 		if err != nil {
 			t.Fatalf("mail body: %v", err)
 		}
-		links = append(links, linkRE.FindString(string(text)))
+		// Registration mails (FAQ 2.1) go out too; only approval links count here.
+		if l := linkRE.FindString(string(text)); l != "" {
+			links = append(links, l)
+		}
 	}
 	if pending, _ := w.desk.PendingMail(context.Background(), 10); len(pending) != 0 {
 		t.Fatalf("%d mails still queued after sending", len(pending))
@@ -109,7 +112,7 @@ func TestApprovalLinkLifecycle(t *testing.T) {
 	if status, page = visit(t, "POST", w.portal.URL+"/approve/renew", url.Values{"t": {tok}}); status != 200 || !strings.Contains(page, "72 hours") {
 		t.Fatalf("renew: %d", status)
 	}
-	links = mailLinks(t, w, addr, received, 1)
+	links = mailLinks(t, w, addr, received, 2)
 	if len(links) != 1 || links[0] == "" || links[0] == first72 {
 		t.Fatalf("renewed links %q", links)
 	}
@@ -145,8 +148,8 @@ func TestDeniedAddressIsNotEntitled(t *testing.T) {
 		t.Fatalf("%s", body)
 	}
 	mail, _ := w.desk.PendingMail(context.Background(), 10)
-	if len(mail) != 1 {
-		t.Fatalf("%d mails queued; want only the first request's", len(mail))
+	if len(mail) != 2 {
+		t.Fatalf("%d mails queued; want the registration and the first approval request only", len(mail))
 	}
 }
 
@@ -220,5 +223,58 @@ func TestRuleA12_ActivationFromAPool(t *testing.T) {
 		if p.Name == "Tokyo" && p.Used != 1 {
 			t.Errorf("pool Tokyo: %d used", p.Used)
 		}
+	}
+}
+
+var registerRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/register\?t=[A-Za-z0-9_%-]+`)
+
+// TestRuleA7_RegistrationLinkThroughThePortal (FAQ 2.1, 2.9, 2.11): the
+// activation's registration mail links to the portal; the page confirms
+// the address, which the staff area then shows as verified; an expired
+// link shows its expiry and sends a fresh one.
+func TestRuleA7_RegistrationLinkThroughThePortal(t *testing.T) {
+	w := newWorld(t)
+	_, _, first := w.request(t, "rack01", "it@example.com")
+	post(t, w, first, 200)
+	_, _, second := w.requestFor(t, "rack02", "ORD-1004", "FN-1004-A", "ops@example.net")
+	post(t, w, second, 200)
+	mail, err := w.desk.PendingMail(context.Background(), 10)
+	if err != nil || len(mail) != 2 {
+		t.Fatalf("outbox: %d mails, %v", len(mail), err)
+	}
+	link := registerRE.FindString(mail[0].Body)
+	expiring := registerRE.FindString(mail[1].Body)
+	if link == "" || expiring == "" || mail[0].To != "it@example.com" {
+		t.Fatalf("registration mail to %s:\n%s", mail[0].To, mail[0].Body)
+	}
+	status, page := visit(t, "GET", link, nil)
+	if status != 200 || !strings.Contains(page, `id="confirm"`) || !strings.Contains(page, "rack01") {
+		t.Fatalf("registration page: %d\n%s", status, page)
+	}
+	u, _ := url.Parse(link)
+	if status, page := visit(t, "POST", w.portal.URL+"/register", url.Values{"t": {u.Query().Get("t")}}); status != 200 || !strings.Contains(page, "registered") {
+		t.Fatalf("confirm: %d\n%s", status, page)
+	}
+	v, _ := w.desk.Show(context.Background(), "ORD-1001")
+	if len(v.Activations) != 1 || !v.Activations[0].EmailVerified {
+		t.Fatalf("after confirming: %+v", v.Activations)
+	}
+	// A valid link is not renewed; an expired one is.
+	e, _ := url.Parse(expiring)
+	tok := e.Query().Get("t")
+	if status, _ := visit(t, "POST", w.portal.URL+"/register/renew", url.Values{"t": {tok}}); status == 200 {
+		t.Fatal("a valid link was renewed")
+	}
+	w.now = w.now.Add(73 * time.Hour)
+	status, page = visit(t, "GET", expiring+"&lang=ja", nil)
+	if status != 200 || !strings.Contains(page, `id="renew"`) || strings.Contains(page, `id="confirm"`) || !strings.Contains(page, "有効期限が切れています") {
+		t.Fatalf("expired link: %d\n%s", status, page)
+	}
+	if status, page = visit(t, "POST", w.portal.URL+"/register/renew", url.Values{"t": {tok}}); status != 200 || !strings.Contains(page, "72 hours") {
+		t.Fatalf("renew: %d\n%s", status, page)
+	}
+	mail, _ = w.desk.PendingMail(context.Background(), 10)
+	if fresh := registerRE.FindString(mail[len(mail)-1].Body); fresh == "" || fresh == expiring || mail[len(mail)-1].To != "ops@example.net" {
+		t.Fatalf("renewed mail to %s:\n%s", mail[len(mail)-1].To, mail[len(mail)-1].Body)
 	}
 }

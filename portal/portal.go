@@ -48,8 +48,32 @@ type Desk interface {
 	SetPool(ctx context.Context, order, product, pool string, seats int, by string) error
 	// ReleaseActivation frees a stale machine's seats by hand (A21).
 	ReleaseActivation(ctx context.Context, activation, reason, by string) error
+	// RegistrationByToken finds the registration a link points to. An
+	// expired link wraps ErrExpired and still returns the registration.
+	RegistrationByToken(ctx context.Context, token string) (*Registration, error)
+	// ConfirmRegistration records the link's address as verified.
+	ConfirmRegistration(ctx context.Context, token string) error
+	// RenewRegistration mails a fresh 72-hour link for one that expired.
+	RenewRegistration(ctx context.Context, token string) error
 	// Audit returns the newest audit entries, newest first.
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// OnlineDesk is what the portal needs of the desk to serve online
+// activation (A5, A11): the same request recorded as online, check-ins,
+// and releases sent online. Every answer is a file signed by the vendor
+// key. A portal without one serves offline activation only.
+type OnlineDesk interface {
+	// IssueOnline answers a request file like Desk.Issue, recording the
+	// activation as online.
+	IssueOnline(ctx context.Context, request []byte) (license []byte, err error)
+	// CheckIn answers a check-in with an acknowledgement bound to its
+	// nonce, carrying a newer license if the desk has one.
+	CheckIn(ctx context.Context, checkin []byte) (ack []byte, err error)
+	// ReleaseOnline accepts an online release receipt and answers with an
+	// acknowledgement bound to the receipt's ID. The same receipt sent
+	// again gets the same answer and frees nothing twice.
+	ReleaseOnline(ctx context.Context, receipt []byte) (ack []byte, err error)
 }
 
 // Outbox is the desk's queue of mail to send. Mail stays queued until
@@ -116,6 +140,20 @@ type Activation struct {
 	Issued   time.Time `json:"issued"`
 	Released bool      `json:"released"`
 	Reason   string    `json:"release_reason,omitempty"`
+	// Verified: the address given at activation was confirmed through
+	// the registration mail's link (FAQ 2.1, 2.9).
+	Verified bool `json:"email_verified"`
+}
+
+// Registration is the registration mail of an activation (FAQ 2.1, 2.9):
+// the link in it confirms the address given at activation.
+type Registration struct {
+	Activation string    `json:"activation"`
+	Order      string    `json:"order"`
+	Email      string    `json:"email"`
+	Host       string    `json:"host"`
+	Expires    time.Time `json:"expires"`
+	Verified   bool      `json:"verified"`
 }
 
 // Approval is a request by a second e-mail address to use an order, waiting
@@ -149,6 +187,7 @@ var (
 	ErrExpired         = errors.New("the link has expired")                   // 410
 	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
+	ErrMethod          = errors.New("the activation was made the other way")  // 409
 	// ErrWrongOrder: no order has this order ID and fulfillment number.
 	// A desk answers an unknown order and a wrong fulfillment number with
 	// it alike; the portal counts these toward locking the order out.

@@ -82,13 +82,13 @@ func Deterministic(data []byte) error {
 		return fmt.Errorf("%w (%s)", ErrNotDeterministic, err)
 	}
 	if n != len(data) {
-		return fmt.Errorf("%w (extraneous data after the item)", ErrNotDeterministic)
+		return fmt.Errorf("%w (trailing bytes after the data)", ErrNotDeterministic)
 	}
 	return nil
 }
 
 var (
-	errTruncated = errors.New("unexpected end of data")
+	errTruncated = errors.New("data ends too early (truncated)")
 	// errSpelling is a well-formed item written another way than the
 	// deterministic one.
 	errSpelling = errors.New("not the deterministic spelling")
@@ -114,7 +114,7 @@ func detHead(p []byte) (major byte, arg uint64, n int, err error) {
 	case ai == 27:
 		size = 8
 	case ai == 31:
-		return 0, 0, 0, errors.New("indefinite length")
+		return 0, 0, 0, errors.New("indefinite-length item")
 	default:
 		return 0, 0, 0, errors.New("reserved additional information")
 	}
@@ -170,14 +170,14 @@ func detItem(p []byte, depth int) (int, error) {
 		}
 		return end, nil
 	case 6:
-		return 0, errors.New("tags are not accepted")
+		return 0, errors.New("unexpected CBOR tag")
 	}
 	if depth+1 > MaxNesting {
-		return 0, fmt.Errorf("nested deeper than %d levels", MaxNesting)
+		return 0, fmt.Errorf("data nested too deep (more than %d levels)", MaxNesting)
 	}
 	if major == 4 {
 		if arg > MaxArrayElements {
-			return 0, fmt.Errorf("array of more than %d elements", MaxArrayElements)
+			return 0, fmt.Errorf("data too long (an array of more than %d elements)", MaxArrayElements)
 		}
 		for range arg {
 			m, err := detItem(p[n:], depth+1)
@@ -189,7 +189,7 @@ func detItem(p []byte, depth int) (int, error) {
 		return n, nil
 	}
 	if arg > MaxMapPairs {
-		return 0, fmt.Errorf("map of more than %d pairs", MaxMapPairs)
+		return 0, fmt.Errorf("data too long (a map of more than %d pairs)", MaxMapPairs)
 	}
 	var prev []byte
 	for i := range arg {
@@ -204,7 +204,7 @@ func detItem(p []byte, depth int) (int, error) {
 		if i > 0 {
 			switch c := bytes.Compare(prev, key); {
 			case c == 0:
-				return 0, errors.New("duplicate map key")
+				return 0, errors.New("a key appears twice in a map")
 			case c > 0:
 				return 0, errSpelling
 			}

@@ -1,0 +1,41 @@
+package ledger
+
+import "context"
+
+// Registration is the registration mail of an activation (FAQ 2.1, 2.9):
+// the address it went to, its link (hashed token, valid until
+// TokenExpires), and when the address was confirmed (0: not yet).
+type Registration struct {
+	Activation, Order, Email, Host string
+	TokenHash                      []byte
+	TokenExpires, Sent, Verified   int64
+}
+
+const registrationCols = `activation_id, order_id, email, host, token_hash, token_expires, sent, verified`
+
+func scanRegistration(s scanner) (Registration, error) {
+	var r Registration
+	err := s.Scan(&r.Activation, &r.Order, &r.Email, &r.Host, &r.TokenHash, &r.TokenExpires, &r.Sent, &r.Verified)
+	return r, err
+}
+
+// PutRegistration inserts or replaces an activation's registration.
+func (t *Tx) PutRegistration(ctx context.Context, r Registration) error {
+	_, err := t.exec(ctx, `INSERT INTO registrations (`+registrationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (activation_id) DO UPDATE SET order_id = excluded.order_id, email = excluded.email, host = excluded.host,
+			token_hash = excluded.token_hash, token_expires = excluded.token_expires, sent = excluded.sent, verified = excluded.verified`,
+		r.Activation, r.Order, r.Email, r.Host, r.TokenHash, r.TokenExpires, r.Sent, r.Verified)
+	return err
+}
+
+// Registration returns an activation's registration.
+func (t *Tx) Registration(ctx context.Context, activation string) (Registration, error) {
+	r, err := scanRegistration(t.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE activation_id = ?`, activation))
+	return r, notFound(err, "registration of activation "+activation)
+}
+
+// RegistrationByToken returns the registration whose link token hashes to hash.
+func (t *Tx) RegistrationByToken(ctx context.Context, hash []byte) (Registration, error) {
+	r, err := scanRegistration(t.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE token_hash = ?`+t.forUpdate(), hash))
+	return r, notFound(err, "registration link")
+}
