@@ -214,6 +214,13 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 	if out, err := e.try("check", "--settings-dir", settings, "--product", "backup-server", "--trust", w.pub); err != nil || !strings.HasPrefix(out, "LICENSED: backup-server") {
 		t.Errorf("oat check after reconnecting on day 61: %s %v", out, err)
 	}
+	// A product registered after the refresh gets the acknowledgement too,
+	// and judges from it rather than from the license of day 0.
+	later := t.TempDir()
+	e.mustRun(t, "products", "add", "--store", store, "--code", "replica-server", "--settings-dir", later)
+	if _, err := os.Stat(filepath.Join(later, "oat-checkin.oat")); err != nil {
+		t.Errorf("a product added after the refresh has no acknowledgement: %v", err)
+	}
 }
 
 // TestOfflineServerNeverDials: a server activated offline, through its

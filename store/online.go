@@ -33,6 +33,9 @@ type Online struct {
 	// Releasing is the online release receipt sent to the portal and not
 	// yet confirmed; it is sent again, never a new one, until it is.
 	Releasing []byte `json:"releasing,omitempty"`
+	// Ack is the desk's latest acknowledgement, armored, so that a
+	// product registered later gets it beside its license copy too.
+	Ack []byte `json:"ack,omitempty"`
 }
 
 // Link is how to reach the portal, as the admin gave it to oat activate.
@@ -159,6 +162,7 @@ func (s *Store) AcceptAck(c *CheckIn, data []byte) (*Refreshed, error) {
 	h.Contact(s.now)
 	contact := func(st *state) {
 		st.Online.LastContact, st.Online.Failing, st.Online.LastError = h.LastContact.Unix(), false, ""
+		st.Online.Ack = armored
 	}
 	out := &Refreshed{Ack: a}
 	if len(a.License) > 0 && a.Sequence > s.st.License.Sequence {
@@ -186,6 +190,18 @@ func (s *Store) AcceptAck(c *CheckIn, data []byte) (*Refreshed, error) {
 		}
 	}
 	return out, nil
+}
+
+// copyAck writes the latest acknowledgement beside p's license copy, best
+// effort like the copies: a product registered after a refresh judges A5
+// from it rather than from the license's older issue time.
+func (s *Store) copyAck(p Product) {
+	if s.st.Online == nil || len(s.st.Online.Ack) == 0 {
+		return
+	}
+	if dir, err := settingsDir(p); err == nil {
+		atomicfile.Write(filepath.Join(dir, AckCopyFile), s.st.Online.Ack, 0o644)
+	}
 }
 
 func mustRaw(data []byte) []byte {

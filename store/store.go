@@ -600,6 +600,7 @@ func (s *Store) AddProduct(code, settingsDir string) (copied bool, err error) {
 		if err := staged.finish(); err != nil {
 			return false, fmt.Errorf("product %s registered, but its license copy failed (run oat products sync): %w", code, err)
 		}
+		s.copyAck(p)
 		return true, nil
 	}
 	return false, nil
