@@ -70,38 +70,46 @@ func SealCheckIn(c CheckIn, installation ed25519.PrivateKey) ([]byte, error) {
 // PeekCheckIn decodes a check-in without verifying it, so that the desk
 // can find the activation and its installation key. Nothing in the result
 // may be trusted until ParseCheckIn has verified the same bytes.
-func PeekCheckIn(data []byte) (*CheckIn, *signing.Message, error) {
+func PeekCheckIn(data []byte) (*CheckIn, error) {
 	m, err := signing.Parse(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := m.Expect(signing.CheckIn); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var c CheckIn
-	if err := signing.UnmarshalClaims(m.Payload, &c); err != nil {
-		return nil, nil, fmt.Errorf("check-in: %w", err)
-	}
-	if len(c.Nonce) != NonceSize {
-		return nil, nil, fmt.Errorf("%w: check-in nonce is %d bytes, want %d", signing.ErrClaims, len(c.Nonce), NonceSize)
-	}
-	if c.Activation == "" || c.Sequence == 0 {
-		return nil, nil, fmt.Errorf("%w: a check-in names its activation and license sequence", signing.ErrClaims)
-	}
-	return &c, m, nil
+	return checkInClaims(m)
 }
 
 // ParseCheckIn decodes a check-in and verifies it with the installation
-// key the desk holds for its activation.
+// key the desk holds for its activation: the signature first, as for every
+// oat file, then the claims.
 func ParseCheckIn(data []byte, installation ed25519.PublicKey) (*CheckIn, error) {
-	c, m, err := PeekCheckIn(data)
+	m, err := signing.Parse(data)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.Expect(signing.CheckIn); err != nil {
 		return nil, err
 	}
 	if err := m.Verify(installation); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return checkInClaims(m)
+}
+
+func checkInClaims(m *signing.Message) (*CheckIn, error) {
+	var c CheckIn
+	if err := signing.UnmarshalClaims(m.Payload, &c); err != nil {
+		return nil, fmt.Errorf("check-in: %w", err)
+	}
+	if len(c.Nonce) != NonceSize {
+		return nil, fmt.Errorf("%w: check-in nonce is %d bytes, want %d", signing.ErrClaims, len(c.Nonce), NonceSize)
+	}
+	if c.Activation == "" || c.Sequence == 0 {
+		return nil, fmt.Errorf("%w: a check-in names its activation and license sequence", signing.ErrClaims)
+	}
+	return &c, nil
 }
 
 // SealAck signs a with the vendor key and returns the armored file.

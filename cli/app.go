@@ -4,11 +4,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -21,6 +24,12 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// now is the clock the server's commands judge by; nil means the wall
+	// clock. Tests set it to walk the A5 timeline day by day.
+	now func() time.Time
+	// dial, if set, replaces the network dialer of every call to a
+	// portal: tests count calls, and prove there are none.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Main runs the oat command line with args (args[0] is the program name)
@@ -32,7 +41,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	out, errOut := termsafe.NewWriter(stdout), termsafe.NewWriter(stderr)
 	defer out.Flush()
 	defer errOut.Flush()
-	e := &env{stdin: stdin, stdout: out, stderr: errOut, getenv: os.Getenv}
+	return (&env{stdin: stdin, stdout: out, stderr: errOut, getenv: os.Getenv}).run(args)
+}
+
+// run runs the command line in e.
+func (e *env) run(args []string) int {
+	errOut := e.stderr
 	app := newApp(e)
 	if err := app.Run(interspersed(app, args)); err != nil {
 		fmt.Fprintf(errOut, "oat: %s\n", plainMessage(err))

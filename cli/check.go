@@ -49,7 +49,10 @@ func checkCommand(e *env) *ucli.Command {
 			// The machine is read under OAT_SYSROOT like every other
 			// command; the package itself never reads the environment.
 			so := e.storeOptions()
-			v, err := check.Check(dir, product, pinned, &check.Options{Machine: check.MachineAt(so.Root), TrialMarker: so.TrialMarker})
+			// An online activation's standing (A5) comes from the desk's
+			// signed acknowledgement that oat refresh puts beside the copy.
+			v, err := check.Check(dir, product, pinned, &check.Options{Machine: check.MachineAt(so.Root), TrialMarker: so.TrialMarker,
+				Now: e.now, Online: check.OnlineAck(pinned)})
 			if c.Bool("json") {
 				if werr := writeJSON(e.stdout, v); werr != nil {
 					return werr

@@ -50,6 +50,8 @@ func portalCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "tls-key", Usage: "the certificate's private key `FILE`"},
 			&ucli.Float64Flag{Name: "rate", Usage: "API calls and form posts one client address may make per minute", Value: 60},
 			&ucli.IntFlag{Name: "burst", Usage: "how many of those may come at once", Value: 20},
+			&ucli.Float64Flag{Name: "installation-rate", Usage: "online calls (activations, check-ins, releases) one installation may make per minute", Value: 10},
+			&ucli.IntFlag{Name: "installation-burst", Usage: "how many of those may come at once", Value: 10},
 			&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
 			passphraseFlag,
 		},
@@ -148,9 +150,10 @@ func (e *env) runPortal(c *ucli.Context) error {
 	backend := portal.NewLedgerDesk(d, vendor, base)
 	defer backend.Close()
 	cfg := portal.Config{
-		Desk: backend, SessionKey: sessionKey, TrustedProxies: proxies,
+		Desk: backend, Online: backend, SessionKey: sessionKey, TrustedProxies: proxies,
 		MaxConcurrentHashes: c.Int("max-password-hashes"), LoginRatePerMinute: c.Float64("login-rate"),
 		BaseURL: base, RatePerMinute: c.Float64("rate"), Burst: c.Int("burst"), Logger: log,
+		InstallationRatePerMinute: c.Float64("installation-rate"), InstallationBurst: c.Int("installation-burst"),
 	}
 	if c.Bool("staff") {
 		cfg.Staff = backend

@@ -22,6 +22,7 @@ func productKeyCommand(e *env) *ucli.Command {
 		Usage: "product keys, for products that use keys instead of activation (A22)",
 		Subcommands: []*ucli.Command{
 			productKeyGenerateCommand(e),
+			productKeyShowCommand(e),
 			productKeyCheckCommand(e),
 		},
 		Action: subcommandUsage,

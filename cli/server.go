@@ -25,7 +25,7 @@ import (
 func serverCommands(e *env) []*ucli.Command {
 	return []*ucli.Command{
 		initCommand(e), productsCommand(e), requestCommand(e), installCommand(e),
-		statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
+		activateCommand(e), refreshCommand(e), statusCommand(e), checkCommand(e), deactivateCommand(e), trustCommand(e),
 	}
 }
 
@@ -46,7 +46,7 @@ func (e *env) storeOptions() store.Options {
 	if marker == "" {
 		marker = filepath.Join(root, "var", "lib", "oat", "trial")
 	}
-	return store.Options{Root: root, TrialMarker: marker}
+	return store.Options{Root: root, TrialMarker: marker, Now: e.now}
 }
 
 // withStore opens and locks the store for the length of fn.
@@ -439,6 +439,10 @@ func printStatus(w io.Writer, st *store.Status) {
 	switch st.State {
 	case store.StateActive:
 		fmt.Fprintf(w, "ACTIVE: license %d of activation %s (issued %s by %s)\n", st.LicenseSeq, st.Activation, dateOf(st.IssuedAt), st.Issuer)
+	case store.StateGrace:
+		fmt.Fprintf(w, "GRACE: license %d of activation %s works until %s, unless the server reaches the license portal (A5)\n", st.LicenseSeq, st.Activation, dateOf(st.Online.Suspends))
+	case store.StateSuspended:
+		fmt.Fprintf(w, "SUSPENDED: license %d of activation %s is suspended until the server reaches the license portal again (oat refresh, A5)\n", st.LicenseSeq, st.Activation)
 	case store.StateExpired:
 		fmt.Fprintf(w, "EXPIRED: license %d of activation %s is no longer in force\n", st.LicenseSeq, st.Activation)
 	case store.StateTrial:
@@ -483,6 +487,9 @@ func printStatus(w io.Writer, st *store.Status) {
 	if len(st.Copies) > 0 {
 		printCopies(w, st.Copies)
 	}
+	if o := st.Online; o != nil {
+		fmt.Fprintf(w, "online activation via %s: last contact %s, %s\n", o.Portal, dateOf(o.LastContact), o.State)
+	}
 	if p := st.PendingRequest; p != nil {
 		fmt.Fprintf(w, "pending request %s (order %s, made %s) awaits its license\n", p.File, p.Order, dateOf(p.Created))
 	}
@@ -502,18 +509,28 @@ func dateOf(rfc3339 string) string {
 func deactivateCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "deactivate",
-		Usage: "give the license up: write a release receipt and remove the license here and from every product",
+		Usage: "give the license up: write a release receipt (or send it online) and remove the license here and from every product",
+		Description: "Offline: --out FILE writes the receipt to carry to the license desk. Online (an installation\n" +
+			"activated with oat activate): --portal URL sends it over HTTPS, and the license is removed only once\n" +
+			"the desk confirmed; an online activation has no offline receipt (FAQ 3.11).",
 		Flags: []ucli.Flag{
 			storeFlag,
-			&ucli.StringFlag{Name: "out", Usage: "write the release receipt to `FILE`", Required: true},
+			&ucli.StringFlag{Name: "out", Usage: "write the release receipt to `FILE` (offline activation)"},
+			&ucli.StringFlag{Name: "portal", Usage: "send the receipt to the portal at `URL` (online activation)"},
 			&ucli.StringFlag{Name: "reason", Usage: "a note for the license desk, e.g. \"moved to new hardware\""},
-			passphraseFlag,
+			caFlag, proxyFlag, timeoutFlag, passphraseFlag,
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
 			out := c.String("out")
+			if (out == "") == (c.String("portal") == "") {
+				return usagef("deactivate: give --out FILE (offline) or --portal URL (online)")
+			}
+			if out == "" {
+				return e.withStore(c, func(s *store.Store) error { return e.deactivateOnline(c, s) })
+			}
 			if err := checkOut(c, out); err != nil {
 				return fmt.Errorf("receipt %w", err)
 			}

@@ -124,7 +124,7 @@ func inspect(path, trustPath string) (*fileView, error) {
 	case signing.Release:
 		err = signing.UnmarshalClaims(m.Payload, &release.Receipt{})
 	case signing.CheckIn:
-		_, _, err = checkin.PeekCheckIn(data)
+		_, err = checkin.PeekCheckIn(data)
 	case signing.Ack:
 		err = signing.UnmarshalClaims(m.Payload, &checkin.Ack{})
 	case signing.Rotation:

@@ -615,6 +615,7 @@ func (d *Desk) license(ctx context.Context, c *txCache, act ledger.Activation, a
 		Host:       act.Host,
 		Machine:    fp,
 		Products:   ents,
+		Online:     act.Method == Online,
 	}
 	claims, err := signing.MarshalClaims(l)
 	if err != nil {

@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,4 +165,89 @@ func keysHandedOut(ctx context.Context, tx *ledger.Tx, order, code string) (int6
 		}
 	}
 	return n, nil
+}
+
+// ShowProductKeys returns again the product keys an order line was given
+// (FAQ 4.8: keys can be looked up at any time, for a machine that
+// changes). The ledger keeps each key's serial, its place on the line and
+// its issue time; the key text is signed anew from them, and an Ed25519
+// signature over the same key is the same signature, so each key comes
+// back exactly as it was handed out. Showing keys gives out none.
+func (d *Desk) ShowProductKeys(ctx context.Context, vendor ed25519.PrivateKey, order, fulfillment, code string) ([]GeneratedKey, error) {
+	if len(vendor) != ed25519.PrivateKeySize {
+		return nil, errors.New("desk: no vendor key")
+	}
+	var out []GeneratedKey
+	err := d.db.View(ctx, func(tx *ledger.Tx) error {
+		o, err := tx.Order(ctx, order)
+		if err != nil {
+			if isNotFound(err) {
+				return fmt.Errorf("%w: order %s is not known to the desk (A1)", ErrNotEntitled, order)
+			}
+			return err
+		}
+		if !checkFulfillment(o, fulfillment) {
+			return fmt.Errorf("%w: the fulfillment number does not match order %s (A1)", ErrNotEntitled, order)
+		}
+		_, m, err := product(ctx, tx, code)
+		if err != nil {
+			return err
+		}
+		if m.Keys == 0 {
+			return fmt.Errorf("%w: %s is activated, not unlocked by product keys (A22)", ErrUsesKeys, code)
+		}
+		lines, err := tx.Lines(ctx, order)
+		if err != nil {
+			return err
+		}
+		var line *ledger.Line
+		for i := range lines {
+			if lines[i].Product == code {
+				line = &lines[i]
+			}
+		}
+		if line == nil {
+			return fmt.Errorf("%w: %s is not on order %s", ErrNotEntitled, code, order)
+		}
+		log, err := tx.AuditLog(ctx, order, "")
+		if err != nil {
+			return err
+		}
+		for _, e := range log {
+			if e.Action != actionProductKey {
+				continue
+			}
+			var rec keyRecord
+			if err := json.Unmarshal([]byte(e.Detail), &rec); err != nil {
+				return fmt.Errorf("audit entry %d: %w", e.ID, err)
+			}
+			if rec.Product != code {
+				continue
+			}
+			for j, s := range rec.Serials {
+				i := rec.First + int64(j)
+				k := productkey.Key{Product: code, Issued: time.Unix(e.At, 0), Seat: uint16(i/int64(m.Keys) + 1)}
+				if _, err := hex.Decode(k.Serial[:], []byte(s)); err != nil || len(s) != 2*len(k.Serial) {
+					return fmt.Errorf("audit entry %d: serial %q", e.ID, s)
+				}
+				if m.Keys > 1 {
+					k.Guest = uint16(i%int64(m.Keys) + 1)
+				}
+				if line.Expires != 0 {
+					k.Expires = time.Unix(line.Expires, 0)
+				}
+				text, err := productkey.Generate(vendor, k)
+				if err != nil {
+					return fmt.Errorf("product key %s: %w", s, err)
+				}
+				tok, err := productkey.Parse(text)
+				if err != nil {
+					return err
+				}
+				out = append(out, GeneratedKey{Text: text, Key: tok.Key})
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -117,3 +117,40 @@ func TestProductKeysConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestRuleA22_KeysShownAgain (FAQ 4.8): the keys an order line was given
+// can be shown again, exactly as handed out, without giving out more.
+func TestRuleA22_KeysShownAgain(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		fx.order("K1", "FN-K1", "buyer@example.com", "replica-virtual", 1, "2026-12-31")
+		req := desk.KeysRequest{Order: "K1", Fulfillment: "FN-K1", Product: "replica-virtual", Count: 3, Actor: "test"}
+		first, err := fx.desk.ProductKeys(ctx, fx.vendor, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.now = fx.now.Add(48 * time.Hour)
+		more, err := fx.desk.ProductKeys(ctx, fx.vendor, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := fx.dump()
+		shown, err := fx.desk.ShowProductKeys(ctx, fx.vendor, "K1", "FN-K1", "replica-virtual")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append(first, more...)
+		if len(shown) != len(want) {
+			t.Fatalf("%d keys shown, %d handed out", len(shown), len(want))
+		}
+		for i := range want {
+			if shown[i].Text != want[i].Text {
+				t.Errorf("key %d shown as %s, handed out as %s", i, shown[i].Text, want[i].Text)
+			}
+		}
+		if fx.dump() != before {
+			t.Error("showing keys changed the ledger")
+		}
+		_, err = fx.desk.ShowProductKeys(ctx, fx.vendor, "K1", "FN-WRONG", "replica-virtual")
+		wantErr(t, err, desk.ErrNotEntitled, "")
+	})
+}

@@ -16,23 +16,34 @@ type Released struct {
 	Activation string   `json:"activation"`
 	Host       string   `json:"host"`
 	Products   []string `json:"products"`
+	// Repeat says the receipt had been accepted before (an online release
+	// sent again after its answer was lost): nothing was freed this time.
+	Repeat bool `json:"repeat,omitempty"`
 	// Consumed is those of Products whose seats stay used: each
 	// deployment consumes its license for good (B23).
 	Consumed []string `json:"consumed,omitempty"`
 }
 
-// Release accepts a release receipt: verified with the installation key
-// the activation was issued to, accepted once, and the activation's seats
-// go back to the default pool (A15, A16).
+// Release accepts a release receipt carried by hand (an offline
+// activation's): verified with the installation key the activation was
+// issued to, accepted once, and the activation's seats go back to the
+// default pool (A15, A16). A receipt for an online activation is refused
+// (FAQ 3.11): those are released online, with ReleaseOnline.
 func (d *Desk) Release(ctx context.Context, receipt []byte) (*Released, error) {
+	out, _, err := d.release(ctx, receipt, false)
+	return out, err
+}
+
+func (d *Desk) release(ctx context.Context, receipt []byte, online bool) (*Released, *release.Receipt, error) {
 	peek, err := release.Peek(receipt)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadFile, err)
 	}
 	if len(peek.ID) == 0 || peek.Activation == "" {
-		return nil, fmt.Errorf("%w: the receipt names no activation or has no ID", ErrBadFile)
+		return nil, nil, fmt.Errorf("%w: the receipt names no activation or has no ID", ErrBadFile)
 	}
 	var out *Released
+	var rec *release.Receipt
 	err = d.db.Update(ctx, func(tx *ledger.Tx) error {
 		now := d.now().Unix()
 		act, err := tx.Activation(ctx, peek.Activation)
@@ -43,9 +54,19 @@ func (d *Desk) Release(ctx context.Context, receipt []byte) (*Released, error) {
 		if err != nil {
 			return fmt.Errorf("%w: the receipt is not signed by the installation of activation %s: %w", ErrBadFile, act.ID, err)
 		}
+		rec = r
+		if err := checkReceiptMethod(act, r, online); err != nil {
+			return err
+		}
 		seen, err := tx.ReceiptSeen(ctx, r.ID)
 		if err != nil {
 			return err
+		}
+		if seen && online && act.State != "active" {
+			// The answer to this very receipt was lost on the way: say
+			// again that the seats are free.
+			out = &Released{Activation: act.ID, Host: act.Host, Repeat: true}
+			return nil
 		}
 		if seen {
 			return fmt.Errorf("%w: this receipt was accepted already", ErrConflict)
@@ -64,10 +85,14 @@ func (d *Desk) Release(ctx context.Context, receipt []byte) (*Released, error) {
 		if err := tx.InsertReceipt(ctx, r.ID, act.ID, int64(r.Sequence), now); err != nil {
 			return err
 		}
-		out, err = releaseActivation(ctx, tx, act, "release.receipt", "desk", r.Reason, now, map[string]any{"receipt": fmt.Sprintf("%x", r.ID), "seq": r.Sequence})
+		action := "release.receipt"
+		if online {
+			action = "release.online"
+		}
+		out, err = releaseActivation(ctx, tx, act, action, "desk", r.Reason, now, map[string]any{"receipt": fmt.Sprintf("%x", r.ID), "seq": r.Sequence})
 		return err
 	})
-	return out, err
+	return out, rec, err
 }
 
 // ReleaseStale releases an activation by hand, without a receipt: a

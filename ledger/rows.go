@@ -253,6 +253,13 @@ func (t *Tx) Activation(ctx context.Context, id string) (Activation, error) {
 	return a, notFound(err, "activation "+id)
 }
 
+// PeekActivation returns an activation without locking it, for reads in
+// View transactions (PostgreSQL refuses FOR UPDATE in a read-only one).
+func (t *Tx) PeekActivation(ctx context.Context, id string) (Activation, error) {
+	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`, id))
+	return a, notFound(err, "activation "+id)
+}
+
 // ActiveActivationByKey returns the active activation of an installation key.
 func (t *Tx) ActiveActivationByKey(ctx context.Context, key []byte) (Activation, error) {
 	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE install_key = ? AND state = 'active'`+t.forUpdate(), key))

@@ -3,14 +3,14 @@
 // it cannot, warnings escalate, a grace period follows and finally the
 // license is suspended until the connection is back (rule A5).
 //
-// oat itself activates offline only (A6): request and license files are
-// carried by hand or uploaded by another machine, and an offline activation
-// needs no connection afterwards. This package is the part of the rules a
-// product with an online method needs, kept pure and clock-injected so it
-// can be tested to the day and embedded in such a product; the desk records
-// the method of every activation so that one order never mixes the two
-// (A11), and a change of method is a release followed by a new activation
-// (A20).
+// An offline activation (A6) needs no connection afterwards. An online one
+// (oat activate) keeps in touch with `oat refresh`, and this package is the
+// one place the timeline is computed: the store judges `oat status` with
+// it, from the last acknowledgement the desk signed, and products judge
+// their license copy with it (package check). It is pure and
+// clock-injected so it can be tested to the day. The desk records the
+// method of every activation so that one order never mixes the two (A11),
+// and a change of method is a release followed by a new activation (A20).
 //
 // The timeline, counted from the last successful contact:
 //

@@ -1,6 +1,7 @@
 package online_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,37 @@ func TestStateString(t *testing.T) {
 		online.InGrace: "grace", online.Suspended: "suspended", 9: "state(9)"} {
 		if s.String() != want {
 			t.Errorf("%d: %q", s, s.String())
+		}
+	}
+}
+
+// TestRuleA5_EveryDay checks every whole day from contact to day 45, at its
+// first second and its last: the state changes exactly at days 2 (the
+// second missed daily contact), 5, 14 and 44.
+func TestRuleA5_EveryDay(t *testing.T) {
+	want := func(d int) online.State {
+		switch {
+		case d < 2:
+			return online.Connected
+		case d < 14:
+			return online.Disconnected
+		case d < 44:
+			return online.InGrace
+		}
+		return online.Suspended
+	}
+	for d := 0; d <= 45; d++ {
+		for _, at := range []time.Time{days(float64(d)), days(float64(d + 1)).Add(-time.Second)} {
+			var h online.Heartbeat
+			h.Contact(t0)
+			st := h.Status(at)
+			if st.State != want(d) || st.Licensed != (d < 44) {
+				t.Errorf("day %d (%v): %v licensed=%v", d, at, st.State, st.Licensed)
+			}
+			expiresWarning := d >= 5 && d < 14
+			if got := strings.HasPrefix(st.Warning, "license expires on 2026-03-15"); got != expiresWarning {
+				t.Errorf("day %d: warning %q", d, st.Warning)
+			}
 		}
 	}
 }

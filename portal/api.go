@@ -72,6 +72,8 @@ func classify(err error) (status int, code string, public bool) {
 		return http.StatusForbidden, "not_entitled", true
 	case errors.Is(err, ErrPendingApproval):
 		return http.StatusConflict, "pending_approval", true
+	case errors.Is(err, ErrMethod):
+		return http.StatusConflict, "wrong_method", true
 	case errors.Is(err, ErrNoSeats):
 		return http.StatusConflict, "no_seats", true
 	case errors.Is(err, ErrConflict):
@@ -113,6 +115,7 @@ var uploadTypes = map[string]bool{
 	"application/vnd.oat.request+cbor":  true,
 	"application/vnd.oat.release+cbor":  true,
 	"application/vnd.oat.license+cbor":  true,
+	"application/vnd.oat.checkin+cbor":  true,
 	"multipart/form-data":               true,
 	"application/x-www-form-urlencoded": false,
 }

@@ -179,7 +179,7 @@ func (w *world) serveWith(t *testing.T, d *desk.Desk, mod func(*portal.Config)) 
 	base := "http://" + ts.Listener.Addr().String()
 	var logs syncWriter
 	backend := portal.NewLedgerDesk(d, w.vendor, base)
-	cfg := portal.Config{Desk: backend, SessionKey: sessionKey, Staff: backend,
+	cfg := portal.Config{Desk: backend, Online: backend, SessionKey: sessionKey, Staff: backend,
 		BaseURL: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	if mod != nil {
 		mod(&cfg)

@@ -26,6 +26,9 @@ type LedgerDesk struct {
 	// issuer answers the activations that arrive together in one ledger
 	// transaction (group commit), each with its own outcome.
 	issuer *desk.Issuer
+	// onlineIssuer does the same for oat activate, recording the
+	// activations as online (A11).
+	onlineIssuer *desk.Issuer
 }
 
 // NewLedgerDesk returns the portal's view of d. baseURL is the portal's
@@ -37,6 +40,8 @@ func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *Led
 	// error here is a vendor key of the wrong size, which Issue reports.
 	l.issuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Offline, Actor: "portal",
 		PortalURL: baseURL}, 0)
+	l.onlineIssuer, _ = d.NewIssuer(vendor, desk.IssueOptions{Method: desk.Online, Actor: "portal",
+		PortalURL: baseURL}, 0)
 	return l
 }
 
@@ -44,6 +49,9 @@ func NewLedgerDesk(d *desk.Desk, vendor ed25519.PrivateKey, baseURL string) *Led
 func (l *LedgerDesk) Close() {
 	if l.issuer != nil {
 		l.issuer.Close()
+	}
+	if l.onlineIssuer != nil {
+		l.onlineIssuer.Close()
 	}
 }
 
@@ -63,6 +71,7 @@ var deskKinds = []struct{ desk, portal error }{
 	{desk.ErrConflict, ErrConflict},
 	{desk.ErrExpired, ErrExpired},
 	{desk.ErrInvalidInput, ErrInvalidInput},
+	{desk.ErrMethod, ErrMethod},
 	{ledger.ErrNotFound, ErrNotFound},
 }
 
@@ -86,10 +95,36 @@ func (l *LedgerDesk) link(token string) string {
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
 func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
-	if l.issuer == nil {
+	return l.issue(ctx, data, desk.Offline, pool)
+}
+
+// IssueOnline answers a request sent by oat activate: the activation is
+// recorded as online (A11), with the same approval rule (A8).
+func (l *LedgerDesk) IssueOnline(ctx context.Context, data []byte) ([]byte, error) {
+	return l.issue(ctx, data, desk.Online, "")
+}
+
+// CheckIn answers an online installation's check-in (A5).
+func (l *LedgerDesk) CheckIn(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.CheckIn(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+// ReleaseOnline accepts a receipt sent by oat deactivate --portal.
+func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, error) {
+	ack, _, err := l.d.ReleaseOnline(ctx, l.vendor, data)
+	return ack, kind(err)
+}
+
+func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string) ([]byte, error) {
+	issuer := l.issuer
+	if method == desk.Online {
+		issuer = l.onlineIssuer
+	}
+	if issuer == nil {
 		return nil, errors.New("portal: no vendor key")
 	}
-	is, err := l.issuer.Issue(ctx, "request", data, pool)
+	is, err := issuer.Issue(ctx, "request", data, pool)
 	if err == nil {
 		return is.File, nil
 	}

@@ -59,6 +59,23 @@ type Desk interface {
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
 }
 
+// OnlineDesk is what the portal needs of the desk to serve online
+// activation (A5, A11): the same request recorded as online, check-ins,
+// and releases sent online. Every answer is a file signed by the vendor
+// key. A portal without one serves offline activation only.
+type OnlineDesk interface {
+	// IssueOnline answers a request file like Desk.Issue, recording the
+	// activation as online.
+	IssueOnline(ctx context.Context, request []byte) (license []byte, err error)
+	// CheckIn answers a check-in with an acknowledgement bound to its
+	// nonce, carrying a newer license if the desk has one.
+	CheckIn(ctx context.Context, checkin []byte) (ack []byte, err error)
+	// ReleaseOnline accepts an online release receipt and answers with an
+	// acknowledgement bound to the receipt's ID. The same receipt sent
+	// again gets the same answer and frees nothing twice.
+	ReleaseOnline(ctx context.Context, receipt []byte) (ack []byte, err error)
+}
+
 // Outbox is the desk's queue of mail to send. Mail stays queued until
 // MarkSent, so nothing is lost while the mail server is down.
 type Outbox interface {
@@ -170,6 +187,7 @@ var (
 	ErrExpired         = errors.New("the link has expired")                   // 410
 	ErrInvalidInput    = errors.New("invalid input")                          // 400
 	ErrUnavailable     = errors.New("the license desk is unavailable, retry") // 503
+	ErrMethod          = errors.New("the activation was made the other way")  // 409
 	// ErrWrongOrder: no order has this order ID and fulfillment number.
 	// A desk answers an unknown order and a wrong fulfillment number with
 	// it alike; the portal counts these toward locking the order out.

@@ -19,6 +19,10 @@ import (
 // Config is what a portal needs to run.
 type Config struct {
 	Desk Desk
+	// Online, if set, serves online activation: /v1/online/activations,
+	// /v1/online/checkins and /v1/online/releases. Without it those
+	// answer 404 and the portal serves offline activation only.
+	Online OnlineDesk
 
 	// SessionKey keys the CSRF tokens of staff forms; at least 32 bytes.
 	// Portals sharing a ledger behind a load balancer share the key (the
@@ -43,6 +47,11 @@ type Config struct {
 	// client address may make; 0 means 60 per minute with a burst of 20.
 	RatePerMinute float64
 	Burst         int
+	// InstallationRatePerMinute and InstallationBurst bound the online
+	// calls of one installation key, whatever address they come from; 0
+	// means 10 per minute with a burst of 10.
+	InstallationRatePerMinute float64
+	InstallationBurst         int
 
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
 	// portal believes: a request from one of them counts against the
@@ -67,12 +76,15 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	desk    Desk
+	online  OnlineDesk
 	msgs    catalog
 	pages   map[string]*template.Template
 	static  http.Handler
 	limiter *limiter
-	handler http.Handler
-	secure  bool
+	// installLimiter limits the online calls per installation key.
+	installLimiter *limiter
+	handler        http.Handler
+	secure         bool
 
 	staff        Staff
 	hashSlots    chan struct{}                     // one token per argon2id computation running
@@ -102,6 +114,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 20
 	}
+	if cfg.InstallationRatePerMinute <= 0 {
+		cfg.InstallationRatePerMinute = 10
+	}
+	if cfg.InstallationBurst <= 0 {
+		cfg.InstallationBurst = 10
+	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = 2
 	}
@@ -125,6 +143,7 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		now:    cfg.Now,
 		desk:   cfg.Desk,
+		online: cfg.Online,
 		secure: strings.HasPrefix(cfg.BaseURL, "https://"),
 		staff:  cfg.Staff,
 		verify: verifyPassword,
@@ -149,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.static = http.StripPrefix("/static/", staticHandler(http.FileServerFS(static)))
 	s.limiter = newLimiter(cfg.RatePerMinute/60, cfg.Burst, s.now)
+	s.installLimiter = newLimiter(cfg.InstallationRatePerMinute/60, cfg.InstallationBurst, s.now)
 	s.loginLimiter = newLimiter(cfg.LoginRatePerMinute/60, cfg.LoginBurst, s.now)
 	s.guesses = newGuessGuard(cfg.OrderGuessesPerOrder, cfg.OrderGuessesPerAddress, cfg.OrderLockout, s.now)
 	s.handler = s.routes()
@@ -170,6 +190,9 @@ func (s *Server) routes() http.Handler {
 	if s.staff != nil {
 		mux.Handle("GET /v1/orders/{order}", limited(s.getOrder))
 	}
+	mux.Handle("POST /v1/online/activations", limited(s.postOnlineActivation))
+	mux.Handle("POST /v1/online/checkins", limited(s.postCheckIn))
+	mux.Handle("POST /v1/online/releases", limited(s.postOnlineRelease))
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeAPIError(w, r, http.StatusNotFound, "not_found", "no such API endpoint (see doc/portal.md)")
 	})

@@ -49,7 +49,20 @@ func Parse(data []byte, installation ed25519.PublicKey) (*Receipt, error) {
 	if err := signing.UnmarshalClaims(m.Payload, &r); err != nil {
 		return nil, err
 	}
+	if err := r.valid(); err != nil {
+		return nil, err
+	}
 	return &r, nil
+}
+
+// valid checks what the format requires beyond the claims' types: a
+// receipt names the license it gives up (format.md §6.4), which also keeps
+// another kind's payload (a check-in's) from reading as a receipt.
+func (r *Receipt) valid() error {
+	if len(r.License) == 0 {
+		return fmt.Errorf("%w: the receipt does not name the license it releases (lic)", signing.ErrClaims)
+	}
+	return nil
 }
 
 // Peek decodes a receipt's claims without verifying it, so the desk can
@@ -65,6 +78,9 @@ func Peek(data []byte) (*Receipt, error) {
 	}
 	var r Receipt
 	if err := signing.UnmarshalClaims(m.Payload, &r); err != nil {
+		return nil, fmt.Errorf("release receipt: %w", err)
+	}
+	if err := r.valid(); err != nil {
 		return nil, fmt.Errorf("release receipt: %w", err)
 	}
 	return &r, nil

@@ -31,6 +31,10 @@ type License struct {
 	Host       string               `cbor:"host"`                 // computer name from the request
 	Machine    machine.Fingerprint  `cbor:"machine"`              // the machine it is bound to
 	Products   []Entitlement        `cbor:"products"`
+	// Online marks an online activation's license (A5): the product must
+	// keep in touch with the license server, and judges from the desk's
+	// signed acknowledgements how long it has been out of touch.
+	Online bool `cbor:"online,omitempty"`
 }
 
 // Entitlement is one licensed product in a license.

@@ -55,11 +55,45 @@ func (r *RequestInfo) Validate() error {
 // with passphrase), writes it to out, and remembers its nonce as the
 // pending request, replacing any earlier one.
 func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*request.Request, error) {
-	if err := info.Validate(); err != nil {
-		return nil, err
-	}
 	if err := s.checkOutput(out); err != nil {
 		return nil, err
+	}
+	r, data, err := s.NewRequest(info, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(out)
+	st := s.st.clone()
+	st.Pending = r.pending(abs)
+	// The file first: if the commit then fails, the request on disk answers
+	// to no pending nonce and its license will be refused, which is safe.
+	if err := s.writeOutput(out, data); err != nil {
+		return nil, err
+	}
+	if err := s.commit(st); err != nil {
+		os.Remove(out)
+		return nil, err
+	}
+	return &r.Request, nil
+}
+
+// Request is a signed request not yet written anywhere.
+type Request struct {
+	request.Request
+	File []byte // armored
+}
+
+func (r *Request) pending(file string) *Pending {
+	return &Pending{Nonce: r.Nonce, Created: r.IssuedAt, Order: r.Order, Fulfillment: r.Fulfillment, Email: r.Email, Products: r.Products, File: file}
+}
+
+// NewRequest makes a request signed by the installation key (decrypted
+// with passphrase), exactly as WriteRequest writes it, and changes nothing:
+// oat activate sends it to the portal and installs the answer with
+// InstallOnline.
+func (s *Store) NewRequest(info RequestInfo, passphrase []byte) (*Request, []byte, error) {
+	if err := info.Validate(); err != nil {
+		return nil, nil, err
 	}
 	codes := slices.Clone(info.Products)
 	if len(codes) == 0 {
@@ -67,12 +101,12 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 			codes = append(codes, p.Code)
 		}
 		if len(codes) == 0 {
-			return nil, ErrNoProducts
+			return nil, nil, ErrNoProducts
 		}
 	}
 	for _, c := range codes {
 		if _, ok := s.product(c); !ok {
-			return nil, fmt.Errorf("product %s: %w", c, ErrUnknownProduct)
+			return nil, nil, fmt.Errorf("product %s: %w", c, ErrUnknownProduct)
 		}
 	}
 	slices.Sort(codes)
@@ -80,20 +114,20 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 
 	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id, fp, err := s.Fingerprint()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A request below the evidence minimum would bind the license to what
 	// the customer can copy or hide; refuse it here, where it can be fixed.
 	if err := id.CheckEvidence(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nonce := make([]byte, request.NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := request.Request{
 		IssuedAt:    s.now.Unix(),
@@ -110,22 +144,10 @@ func (s *Store) WriteRequest(out string, info RequestInfo, passphrase []byte) (*
 	}
 	data, err := request.Seal(r, priv)
 	if err != nil {
-		return nil, err
-	}
-	abs, _ := filepath.Abs(out)
-	st := s.st.clone()
-	st.Pending = &Pending{Nonce: nonce, Created: r.IssuedAt, Order: r.Order, Fulfillment: r.Fulfillment, Email: r.Email, Products: codes, File: abs}
-	// The file first: if the commit then fails, the request on disk answers
-	// to no pending nonce and its license will be refused, which is safe.
-	if err := s.writeOutput(out, data); err != nil {
-		return nil, err
-	}
-	if err := s.commit(st); err != nil {
-		os.Remove(out)
-		return nil, err
+		return nil, nil, err
 	}
 	r.Confirm = signing.NewConfirmation(s.pub)
-	return &r, nil
+	return &Request{Request: r, File: data}, data, nil
 }
 
 // Result is what Install did.
@@ -158,6 +180,12 @@ func (s *Store) InstallFile(path string) (*Result, error) {
 // installs it and copies it to every registered product. Nothing changes
 // unless every check passes and every product copy could be staged.
 func (s *Store) Install(data []byte) (*Result, error) {
+	return s.install(data, nil)
+}
+
+// install is Install; edit, if set, changes the state committed with the
+// license (or alone, if the license is installed already).
+func (s *Store) install(data []byte, edit func(*state)) (*Result, error) {
 	s.cleanup()
 	l, err := response.Parse(data, s.trust)
 	if err != nil {
@@ -179,6 +207,13 @@ func (s *Store) Install(data []byte) (*Result, error) {
 	}
 	err = l.Check(response.Checks{Installation: s.pub, Machine: fp, Pending: pending, Installed: installed, Now: s.now})
 	if errors.Is(err, response.ErrAlreadyInstalled) {
+		if edit != nil {
+			st := s.st.clone()
+			edit(&st)
+			if err := s.commit(st); err != nil {
+				return nil, err
+			}
+		}
 		return &Result{License: l, NoOp: true}, nil
 	}
 	if err != nil {
@@ -218,6 +253,9 @@ func (s *Store) Install(data []byte) (*Result, error) {
 	if len(l.Nonce) > 0 {
 		st.Pending = nil // answered: the same nonce can never be used again
 	}
+	if edit != nil {
+		edit(&st)
+	}
 	if err := s.commit(st); err != nil {
 		abortAll()
 		os.Remove(filepath.Join(s.dir, name))
@@ -256,6 +294,9 @@ func (s *Store) RewriteReceipt(out string) (*release.Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the kept receipt: %w", err)
 	}
+	if r.Online {
+		return nil, fmt.Errorf("%w: the last release was made online and the license desk confirmed it; there is no receipt to carry", ErrNoLicense)
+	}
 	if err := s.checkOutput(out); err != nil {
 		return nil, err
 	}
@@ -275,17 +316,31 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	if s.st.License == nil {
 		return nil, ErrNoLicense
 	}
+	if s.st.Online != nil {
+		return nil, ErrOnline
+	}
 	if err := s.checkOutput(out); err != nil {
 		return nil, err
 	}
 	s.cleanup()
-	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
+	r, receipt, err := s.signReceipt(reason, false, passphrase)
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.LicenseData()
-	if err != nil {
+	if err := s.removeLicense(receipt); err != nil {
 		return nil, err
+	}
+	if err := s.writeOutput(out, receipt); err != nil {
+		return nil, fmt.Errorf("%w (the license is removed and the receipt is kept in the store: run oat deactivate again to write it)", err)
+	}
+	return r, nil
+}
+
+// signReceipt makes a release receipt for the installed license.
+func (s *Store) signReceipt(reason string, online bool, passphrase []byte) (*release.Receipt, []byte, error) {
+	priv, err := keys.LoadPrivateKey(filepath.Join(s.dir, KeyFile), passphrase)
+	if err != nil {
+		return nil, nil, err
 	}
 	host := ""
 	if id, err := s.Identity(); err == nil {
@@ -293,7 +348,7 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	}
 	rid := make([]byte, 16)
 	if _, err := rand.Read(rid); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := release.Receipt{
 		Activation: s.st.License.Activation,
@@ -303,10 +358,21 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 		License:    s.st.License.ID,
 		Host:       host,
 		Reason:     reason,
+		Online:     online,
 	}
 	receipt, err := release.Seal(r, priv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	return &r, receipt, nil
+}
+
+// removeLicense removes the installed license from the store and from every
+// product copy, keeping receipt as the last release's, in one commit.
+func (s *Store) removeLicense(receipt []byte) error {
+	data, err := s.LicenseData()
+	if err != nil {
+		return err
 	}
 	// Remove the copies first and put them back if anything fails, so a
 	// product never keeps a license whose seat went back to the pool.
@@ -321,7 +387,7 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	for _, p := range s.st.Products {
 		if _, err := settingsDir(p); err != nil {
 			restore()
-			return nil, err
+			return err
 		}
 		path := filepath.Join(p.SettingsDir, CopyFile)
 		if _, err := os.Lstat(path); err != nil {
@@ -329,7 +395,7 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 		}
 		if err := atomicfile.Remove(path); err != nil {
 			restore()
-			return nil, fmt.Errorf("product %s: cannot remove its license copy: %w", p.Code, err)
+			return fmt.Errorf("product %s: cannot remove its license copy: %w", p.Code, err)
 		}
 		removed = append(removed, p)
 	}
@@ -339,14 +405,13 @@ func (s *Store) Deactivate(out, reason string, passphrase []byte) (*release.Rece
 	st := s.st.clone()
 	file := st.License.File
 	st.License = nil
+	st.Online = nil
 	st.Released = receipt
 	if err := s.commit(st); err != nil {
 		restore()
-		return nil, err
+		return err
 	}
 	os.Remove(filepath.Join(s.dir, file))
-	if err := s.writeOutput(out, receipt); err != nil {
-		return nil, fmt.Errorf("%w (the license is removed and the receipt is kept in the store: run oat deactivate again to write it)", err)
-	}
-	return &r, nil
+	removeAckCopies(s.st.Products)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/oat-toolkit/oat/check"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/machine"
+	"github.com/oat-toolkit/oat/online"
 	"github.com/oat-toolkit/oat/response"
 )
 
@@ -16,6 +17,11 @@ const (
 	StateTrial      = "trial"      // no license in force, within the 30-day trial (A4)
 	StateActive     = "active"     // a license is installed, valid, and for this machine
 	StateExpired    = "expired"    // the installed license or all its subscriptions ended (B1)
+	// An online activation out of touch with its portal (A5): in grace
+	// from day 14 to 43 it still works, suspended from day 44 it does not,
+	// until contact is made again.
+	StateGrace     = "grace"
+	StateSuspended = "suspended"
 )
 
 // WarnDays is how long before a subscription ends status starts to warn.
@@ -42,6 +48,7 @@ type Status struct {
 	Copies         []Copy          `json:"copies"`
 	CopiesInSync   bool            `json:"copies_in_sync"`
 	PendingRequest *PendingSummary `json:"pending_request,omitempty"`
+	Online         *OnlineSummary  `json:"online,omitempty"` // only for an online activation
 	Warnings       []string        `json:"warnings"`
 	Now            string          `json:"now"` // the time status judged by (never behind the high-water mark)
 }
@@ -74,6 +81,18 @@ type ProductStatus struct {
 	Order       string `json:"order"`
 	Fulfillment string `json:"fulfillment"`
 	Pool        string `json:"pool,omitempty"`
+}
+
+// OnlineSummary is where an online activation stands on the A5 timeline.
+type OnlineSummary struct {
+	Portal      string `json:"portal"`
+	State       string `json:"state"` // connected, disconnected, grace, suspended
+	Licensed    bool   `json:"licensed"`
+	LastContact string `json:"last_contact"` // RFC 3339
+	Expires     string `json:"expires"`      // the day grace starts: the DATE of the warnings
+	Suspends    string `json:"suspends"`     // the day grace ends
+	Warning     string `json:"warning,omitempty"`
+	LastError   string `json:"last_error,omitempty"` // why the latest attempt failed
 }
 
 // PendingSummary says a request is waiting for its license.
@@ -140,6 +159,13 @@ func (s *Store) Status() (*Status, error) {
 		if !matches {
 			st.Warnings = append(st.Warnings, response.ErrOtherMachine.Error())
 		}
+		// An online activation's standing (A5), from the store's record
+		// of contact, judged by the product check like everything else.
+		var a5 *check.Online
+		if t, ok := s.OnlineStatus(); ok {
+			o := check.FromTimeline(t)
+			a5 = &o
+		}
 		anyActive, anyLicensed := false, false
 		// The latest end of each product's entitlements (0: perpetual): a
 		// renewal (A19) adds an entitlement beside the one that ends, and
@@ -153,7 +179,7 @@ func (s *Store) Status() (*Status, error) {
 		for _, e := range l.Products {
 			// The product's own verdict, by the rules the product applies
 			// to its copy, so that status and product never disagree.
-			v, _ := check.Judge(check.Facts{Product: e.Code, License: l, Machine: id, MachineErr: idErr, Now: now, TrialStart: time.Unix(start, 0)})
+			v, _ := check.Judge(check.Facts{Product: e.Code, License: l, Machine: id, MachineErr: idErr, Now: now, TrialStart: time.Unix(start, 0), Online: a5})
 			anyLicensed = anyLicensed || v.Licensed
 			ps := ProductStatus{Code: e.Code, State: string(v.State), Licensed: v.Licensed, Reason: v.Reason,
 				Expires: "never", Active: e.Active(now) && matches, Model: e.Model, Seats: e.Seats, Units: e.Units,
@@ -184,10 +210,24 @@ func (s *Store) Status() (*Status, error) {
 		}
 		switch {
 		case !matches:
+		case a5 != nil && a5.Suspended && anyActive && !fileExpired:
+			st.State = StateSuspended // restored as soon as contact is made (A5)
 		case anyLicensed:
 			st.State = StateActive
 		case fileExpired || !anyActive:
 			st.State = StateExpired
+		}
+	}
+	if a5, ok := s.OnlineStatus(); ok {
+		o := s.st.Online
+		st.Online = &OnlineSummary{Portal: o.Portal, State: a5.State.String(), Licensed: a5.Licensed, LastError: o.LastError,
+			LastContact: a5.Since.UTC().Format(time.RFC3339), Expires: a5.Expires.UTC().Format(time.RFC3339),
+			Suspends: a5.Suspends.UTC().Format(time.RFC3339), Warning: a5.Warning}
+		if a5.Warning != "" {
+			st.Warnings = append(st.Warnings, a5.Warning)
+		}
+		if st.State == StateActive && a5.State == online.InGrace {
+			st.State = StateGrace
 		}
 	}
 	if st.State == "" {

@@ -57,6 +57,10 @@ const (
 	// CopyFile is the license copy written into every registered
 	// product's settings directory (A9).
 	CopyFile = "oat-license.oat"
+	// AckCopyFile is, for an online activation, the latest acknowledgement
+	// of the desk, written beside CopyFile so that a product can judge the
+	// A5 timeline from vendor-signed data.
+	AckCopyFile = "oat-checkin.oat"
 )
 
 // TrialDays is the length of the trial an unactivated installation runs (A4).
@@ -74,6 +78,9 @@ var (
 	ErrProductExists  = errors.New("product is already registered")
 	ErrNoProducts     = errors.New("no products are registered (add them with oat products add)")
 	ErrInvalid        = errors.New("invalid value")
+	ErrOnline         = errors.New("this installation was activated online: release it online with oat deactivate --portal (FAQ 3.11); " +
+		"the license desk refuses an offline receipt for it, and for a server that cannot reach the portal any more the desk's oat desk release-stale is the way out")
+	ErrNotOnline = errors.New("this installation was not activated online (oat activate): it has no portal to keep in touch with, and needs none")
 )
 
 // Options says where a store finds the world around it.
@@ -188,6 +195,8 @@ type state struct {
 	// same step that removes the license, so that a crash before the
 	// receipt file is written never loses the only way to free the seat.
 	Released []byte `json:"released,omitempty"`
+	// Online is set while the installed license is an online activation's.
+	Online *Online `json:"online,omitempty"`
 	// Rotations are the vendor key rotation statements applied, in order;
 	// the trusted set is derived from trust.pem (the keys given at init)
 	// through them each time the store is opened (package rotation).
@@ -454,6 +463,11 @@ func (st state) clone() state {
 		st.License = &l
 	}
 	st.Released = slices.Clone(st.Released)
+	if st.Online != nil {
+		o := *st.Online
+		o.Releasing = slices.Clone(o.Releasing)
+		st.Online = &o
+	}
 	st.Rotations = slices.Clone(st.Rotations)
 	return st
 }
@@ -586,6 +600,7 @@ func (s *Store) AddProduct(code, settingsDir string) (copied bool, err error) {
 		if err := staged.finish(); err != nil {
 			return false, fmt.Errorf("product %s registered, but its license copy failed (run oat products sync): %w", code, err)
 		}
+		s.copyAck(p)
 		return true, nil
 	}
 	return false, nil

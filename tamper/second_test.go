@@ -86,7 +86,8 @@ func TestSecondVerifier(t *testing.T) {
 			t.Fatal(err)
 		}
 		parts, _ := forge.Split(raw)
-		key := map[string]string{"license": "vendor.pub", "rotation": "vendor.pub", "release": "installation.pub"}[k.name]
+		key := map[string]string{"license": "vendor.pub", "rotation": "vendor.pub", "release": "installation.pub",
+			"checkin": "installation.pub", "ack": "vendor.pub"}[k.name]
 		// Every variant of the small groups, and a spread of the
 		// bit flips and truncations (every 37th).
 		var sample []variant

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/internal/forge"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/release"
@@ -70,7 +71,35 @@ func kinds(t *testing.T) (*forge.Set, []kind) {
 				_, err := rotation.Trust([]ed25519.PublicKey{forge.Public(s.Vendor)}, [][]byte{b})
 				return err
 			}},
+		{"checkin", "OAT CHECKIN", signing.CheckIn.ContentType(), checkInFile(t, s), s.Installation,
+			func(b []byte) error { _, err := checkin.ParseCheckIn(b, inst); return err }},
+		{"ack", "OAT ACK", signing.Ack.ContentType(), ackFile(t, s), s.Vendor,
+			func(b []byte) error { _, err := checkin.ParseAck(b, vendors); return err }},
 	}
+}
+
+// checkInFile is a check-in by the installation of the set's license.
+func checkInFile(t *testing.T, s *forge.Set) []byte {
+	data, err := checkin.SealCheckIn(checkin.CheckIn{Activation: s.LicenseClaims.Activation, IssuedAt: 1797000000,
+		Nonce: bytes.Repeat([]byte{0xdd}, 16), Sequence: 1}, s.Installation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// ackFile is the desk's acknowledgement of it, carrying the set's license.
+func ackFile(t *testing.T, s *forge.Set) []byte {
+	_, raw, err := forge.Dearmor(s.License)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := checkin.SealAck(checkin.Ack{Issuer: "desk", Activation: s.LicenseClaims.Activation, IssuedAt: 1797000060,
+		Nonce: bytes.Repeat([]byte{0xdd}, 16), State: checkin.StateActive, Sequence: 1, License: raw}, s.Vendor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // rotationFile is a statement by the vendor key that adds another key.
