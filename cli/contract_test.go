@@ -7,6 +7,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -297,5 +298,44 @@ func TestOutsideTextIsEscaped(t *testing.T) {
 		if args[0] != "install" && !strings.Contains(out, escaped) {
 			t.Errorf("oat %s does not show the host name escaped:\n%s", strings.Join(args, " "), out)
 		}
+	}
+}
+
+// The completion scripts are generated from the command tree: bash really
+// completes commands and flags with it, and every command path is in the
+// PowerShell table.
+func TestCompletion(t *testing.T) {
+	code, script, stderr := runOat(t, "completion", "bash")
+	if code != 0 {
+		t.Fatalf("completion bash: %d %s", code, stderr)
+	}
+	for path := range leafCommands(t) {
+		if !strings.Contains(script, fmt.Sprintf("%q)", path)) {
+			t.Errorf("the bash script does not know %q", path)
+		}
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		for _, tc := range []struct{ words, want string }{
+			{"oat des", "desk"},
+			{"oat desk is", "issue"},
+			{"oat desk issue --out-", "--out-dir"},
+			{"oat products --store x ad", "add"},
+		} {
+			words := strings.Fields(tc.words)
+			prog := script + fmt.Sprintf("\nCOMP_WORDS=(%s); COMP_CWORD=%d; _oat; echo \"${COMPREPLY[*]}\"\n", strings.Join(words, " "), len(words)-1)
+			out, err := exec.Command(bash, "-c", prog).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("bash completion of %q: %q %v, want %q", tc.words, out, err, tc.want)
+			}
+		}
+	}
+	for _, sh := range []string{"zsh", "powershell"} {
+		code, script, _ := runOat(t, "completion", sh)
+		if code != 0 || !strings.Contains(script, "desk issue") {
+			t.Errorf("completion %s: exit %d", sh, code)
+		}
+	}
+	if code, _, stderr := runOat(t, "completion", "fish"); code != 2 || !strings.Contains(stderr, `unknown shell "fish"`) {
+		t.Errorf("completion fish: exit %d, %s", code, stderr)
 	}
 }
