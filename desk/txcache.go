@@ -21,7 +21,7 @@ import (
 // lineState, not from the cache.
 type txCache struct {
 	tx       *ledger.Tx
-	signer   string // key ID of the vendor key the licenses are signed with
+	signer   string                  // key ID of the vendor key the licenses are signed with
 	orders   map[string]ledger.Order // locked by the transaction, or read
 	products map[string]cachedProduct
 	lines    map[string][]ledger.Line

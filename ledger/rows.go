@@ -506,7 +506,7 @@ func (t *Tx) PendingEmails(ctx context.Context) ([]Email, error) {
 // Tables lists the ledger's tables, for Dump.
 var Tables = []string{"products", "orders", "order_lines", "pools", "activations", "licenses",
 	"allocations", "emails", "receipts", "outbox", "audit", "pool_usage", "group_usage", "order_holders",
-	"order_addresses", "seat_owners", "staff", "staff_sessions", "registrations"}
+	"order_addresses", "seat_owners", "staff", "staff_sessions", "registrations", "vendor_keys", "host_groups"}
 
 // Dump returns every row of every table as text, in a stable order: a
 // snapshot for tests and diagnostics that shows whether anything changed.
