@@ -104,7 +104,7 @@ func TestAnswers(t *testing.T) {
 			w.WriteHeader(502)
 			w.Write([]byte("<html>bad gateway</html>"))
 		},
-		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", 302) },
+		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", http.StatusFound) },
 		"too big":  func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 70<<10)) },
 	} {
 		ts := httptest.NewServer(h)
