@@ -13,6 +13,7 @@ import (
 
 	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/productkey"
+	"github.com/oat-toolkit/oat/termsafe"
 )
 
 // MaxCatalogFile caps the catalog and order files the desk reads.
@@ -249,6 +250,9 @@ func (c *Catalog) validate() error {
 		seen[p.Code] = true
 		if p.Name == "" {
 			return fmt.Errorf("product %s has no name", p.Code)
+		}
+		if err := termsafe.Check(p.Name); err != nil {
+			return fmt.Errorf("product %s: name %v", p.Code, err)
 		}
 		if _, ok := c.Models[p.Model]; !ok {
 			return fmt.Errorf("product %s: unknown model %q", p.Code, p.Model)

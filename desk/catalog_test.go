@@ -64,3 +64,32 @@ func FuzzParseCatalog(f *testing.F) {
 		desk.ParseOrders(data)
 	})
 }
+
+// An orders file and a catalog are typed by the desk as flags are, and
+// what they hold is printed later by desk show and the portal: a control
+// character in them is refused where it comes in, not only escaped on the
+// way out.
+func TestImportedTextRefusesControlCharacters(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		before := fx.dump()
+		for _, line := range []desk.OrderLine{
+			{Order: "ORD-\x1b[2J", Fulfillment: "FN", Email: "a@example.com", Product: "backup-server", Seats: 1},
+			{Order: "ORD-9", Fulfillment: "FN\u202e", Email: "a@example.com", Product: "backup-server", Seats: 1},
+			{Order: "ORD-9", Fulfillment: "FN", Email: "a@example.com\x07", Product: "backup-server", Seats: 1},
+		} {
+			err := fx.desk.ImportOrders(ctx, []desk.OrderLine{line}, "test")
+			wantErr(t, err, desk.ErrInvalidInput, "")
+			if err != nil && !strings.Contains(err.Error(), "control character") {
+				t.Errorf("message: %v", err)
+			}
+		}
+		if after := fx.dump(); after != before {
+			t.Error("a refused orders file changed the ledger")
+		}
+	})
+	const model = `"m": {"description": "d", "count": "activation"}`
+	_, err := desk.ParseCatalog([]byte(`{"models": {` + model + `}, "products": [{"code": "a", "name": "A\u001b]0;x\u0007", "model": "m"}]}`))
+	if err == nil || !strings.Contains(err.Error(), `product a: name contains the control character \x1b`) {
+		t.Errorf("catalog with an ESC in a name: %v", err)
+	}
+}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/ledger"
+	"github.com/oat-toolkit/oat/termsafe"
 )
 
 // OrderLine is one product bought on an order: what `oat desk order add`
@@ -34,8 +34,11 @@ func validText(field, s string, max int, required bool) error {
 		return fmt.Errorf("%w: %s is empty", ErrInvalidInput, field)
 	case len(s) > max:
 		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidInput, field, max)
-	case !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n\t"):
-		return fmt.Errorf("%w: %s has control characters", ErrInvalidInput, field)
+	}
+	// The same rule as for a value typed on the command line: an orders
+	// file is typed by the desk too, and what it holds is printed later.
+	if err := termsafe.Check(s); err != nil {
+		return fmt.Errorf("%w: %s %v", ErrInvalidInput, field, err)
 	}
 	return nil
 }
