@@ -90,6 +90,35 @@ func (is *Issuer) Close() {
 // ErrClosed is the answer of a closed Issuer.
 var ErrClosed = errors.New("the desk is shutting down")
 
+// VerifiedRequest is a request file parsed and its self-signature
+// verified. Only VerifyRequest makes one, so a caller that must read a
+// request before issuing it (the portal: to refuse a bad file early, lock
+// out guessing, name the download) hands it to IssueVerified, and the
+// signature is verified once per activation, not twice.
+type VerifiedRequest struct {
+	req *request.Request
+	key ed25519.PublicKey
+}
+
+// VerifyRequest parses and verifies a request file, with the errors of
+// request.Parse.
+func VerifyRequest(data []byte) (VerifiedRequest, error) {
+	r, pub, err := request.Parse(data)
+	if err != nil {
+		return VerifiedRequest{}, err
+	}
+	return VerifiedRequest{req: r, key: pub}, nil
+}
+
+// Request returns a copy of the verified claims: changing it does not
+// change what is issued.
+func (v VerifiedRequest) Request() request.Request {
+	if v.req == nil {
+		return request.Request{}
+	}
+	return *v.req
+}
+
 // Issue answers one request file, like IssueOne, with new seats from
 // pool of the order ("" for the default pool): the request is parsed and
 // verified here, on the caller's goroutine, recorded in the next group
@@ -98,12 +127,24 @@ func (is *Issuer) Issue(ctx context.Context, name string, data []byte, pool stri
 	if err := validText("pool", pool, 100, false); err != nil {
 		return nil, err
 	}
-	opt := is.opt
-	opt.Pool = pool
-	r, pub, err := request.Parse(data)
+	v, err := VerifyRequest(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrBadFile, err)
 	}
+	return is.IssueVerified(ctx, name, v, pool)
+}
+
+// IssueVerified is Issue for a request already verified by VerifyRequest.
+func (is *Issuer) IssueVerified(ctx context.Context, name string, v VerifiedRequest, pool string) (*Issued, error) {
+	if err := validText("pool", pool, 100, false); err != nil {
+		return nil, err
+	}
+	if v.req == nil {
+		return nil, fmt.Errorf("%s: %w: no request", name, ErrBadFile)
+	}
+	opt := is.opt
+	opt.Pool = pool
+	r, pub := v.req, v.key
 	if err := validRequest(r); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -132,3 +132,52 @@ func TestIssuerConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestIssueVerified: a request verified once by VerifyRequest (as the
+// portal does to read it) is issued by IssueVerified with no second
+// verification, and is the same request Issue sees: the same file sent
+// again through Issue gets the same activation. Changing the claims read
+// from it changes nothing issued, and a VerifiedRequest not made by
+// VerifyRequest is refused.
+func TestIssueVerified(t *testing.T) {
+	eachBackend(t, func(t *testing.T, fx *fixture) {
+		fx.order("V1", "FN", "buyer@example.com", "backup-server", 2, "")
+		is, err := fx.desk.NewIssuer(fx.vendor, desk.IssueOptions{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer is.Close()
+		data := newInstallation("verified").request(t, "V1", "FN", "buyer@example.com")
+		v, err := desk.VerifyRequest(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := v.Request()
+		r.Order = "OTHER"
+		got, err := is.IssueVerified(ctx, "r", v, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.File) == 0 || got.License.Products[0].Order != "V1" {
+			t.Fatalf("issued %+v, want a license file for order V1", got.License)
+		}
+		again, err := is.Issue(ctx, "r", data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Repeat || again.Activation != got.Activation {
+			t.Errorf("the same file through Issue got %s (repeat %v), want %s again", again.Activation, again.Repeat, got.Activation)
+		}
+		if v := fx.show("V1"); v.Used != 1 {
+			t.Errorf("order V1: %d seats in use, want 1", v.Used)
+		}
+
+		if _, err := is.IssueVerified(ctx, "zero", desk.VerifiedRequest{}, ""); !errors.Is(err, desk.ErrBadFile) {
+			t.Errorf("a zero VerifiedRequest: %v, want %v", err, desk.ErrBadFile)
+		}
+		damaged := []byte(strings.Replace(string(data), "A", "B", 1))
+		if _, err := desk.VerifyRequest(damaged); err == nil {
+			t.Error("VerifyRequest took a damaged file")
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
@@ -191,17 +192,20 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 	}
 	// Check the file here, so that a wrong or damaged file is a 400 with
 	// a precise reason whatever the desk says, and to name the download.
-	req, _, err := request.Parse(data)
+	// The desk takes the verified request: the signature is verified
+	// once per activation.
+	v, err := desk.VerifyRequest(data)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("request file: %w", err))
 		return
 	}
+	req := v.Request()
 	if !s.guessesLeft(w, r, req.Order) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
-	lic, err := s.desk.Issue(ctx, data, uploadPool(r))
+	lic, err := s.desk.Issue(ctx, v, uploadPool(r))
 	if err != nil {
 		if errors.Is(err, ErrWrongOrder) {
 			s.guesses.failed(req.Order, s.clientIP(r))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/machine"
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/request"
@@ -45,11 +46,8 @@ func newFakeDesk(t testing.TB) *fakeDesk {
 	return &fakeDesk{vendor: vendor, now: time.Now, issued: map[string][]byte{}, receipts: map[string]bool{}, approvals: map[string]*Approval{}}
 }
 
-func (d *fakeDesk) Issue(_ context.Context, data []byte, pool string) ([]byte, error) {
-	req, pub, err := request.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadFile, err)
-	}
+func (d *fakeDesk) Issue(_ context.Context, v desk.VerifiedRequest, pool string) ([]byte, error) {
+	req := v.Request()
 	switch req.Order {
 	case "NOSEATS":
 		return nil, fmt.Errorf("order %s: %w", req.Order, ErrNoSeats)
@@ -79,7 +77,6 @@ func (d *fakeDesk) Issue(_ context.Context, data []byte, pool string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	_ = pub
 	d.issued[string(req.Nonce)] = lic
 	return lic, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/ledger"
-	"github.com/oat-toolkit/oat/request"
 )
 
 // LedgerDesk serves the portal from a license desk over its ledger, and
@@ -94,14 +93,14 @@ func (l *LedgerDesk) link(token string) string {
 // Issue answers a request. A second e-mail address on an order that needs
 // the purchaser's approval (A8) starts the approval: the purchaser is
 // mailed a link valid 72 hours (A7), once, not at every retry.
-func (l *LedgerDesk) Issue(ctx context.Context, data []byte, pool string) ([]byte, error) {
-	return l.issue(ctx, data, desk.Offline, pool)
+func (l *LedgerDesk) Issue(ctx context.Context, v desk.VerifiedRequest, pool string) ([]byte, error) {
+	return l.issue(ctx, v, desk.Offline, pool)
 }
 
 // IssueOnline answers a request sent by oat activate: the activation is
 // recorded as online (A11), with the same approval rule (A8).
-func (l *LedgerDesk) IssueOnline(ctx context.Context, data []byte) ([]byte, error) {
-	return l.issue(ctx, data, desk.Online, "")
+func (l *LedgerDesk) IssueOnline(ctx context.Context, v desk.VerifiedRequest) ([]byte, error) {
+	return l.issue(ctx, v, desk.Online, "")
 }
 
 // CheckIn answers an online installation's check-in (A5).
@@ -116,7 +115,7 @@ func (l *LedgerDesk) ReleaseOnline(ctx context.Context, data []byte) ([]byte, er
 	return ack, kind(err)
 }
 
-func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string) ([]byte, error) {
+func (l *LedgerDesk) issue(ctx context.Context, v desk.VerifiedRequest, method, pool string) ([]byte, error) {
 	issuer := l.issuer
 	if method == desk.Online {
 		issuer = l.onlineIssuer
@@ -124,7 +123,7 @@ func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string
 	if issuer == nil {
 		return nil, errors.New("portal: no vendor key")
 	}
-	is, err := issuer.Issue(ctx, "request", data, pool)
+	is, err := issuer.IssueVerified(ctx, "request", v, pool)
 	if err == nil {
 		return is.File, nil
 	}
@@ -133,10 +132,7 @@ func (l *LedgerDesk) issue(ctx context.Context, data []byte, method, pool string
 	}
 	// The desk checked the order ID and fulfillment number before it got
 	// to the e-mail, so the request is genuine for this order.
-	req, _, perr := request.Parse(data)
-	if perr != nil {
-		return nil, kind(err)
-	}
+	req := v.Request()
 	e, aerr := l.d.EmailApproval(ctx, req.Order, req.Email)
 	switch {
 	case aerr == nil && e.State == "denied":

@@ -9,9 +9,9 @@ import (
 	"strconv"
 
 	"github.com/oat-toolkit/oat/checkin"
+	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/release"
-	"github.com/oat-toolkit/oat/request"
 	"github.com/oat-toolkit/oat/signing"
 )
 
@@ -71,18 +71,19 @@ func (s *Server) postOnlineActivation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, _, err := request.Parse(data)
+	v, err := desk.VerifyRequest(data)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("request file: %w", err))
 		return
 	}
+	req := v.Request()
 	// Guessing fulfillment numbers online is locked out like on the page.
 	if !s.guessesLeft(w, r, req.Order) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
-	lic, err := s.online.IssueOnline(ctx, data)
+	lic, err := s.online.IssueOnline(ctx, v)
 	if err != nil {
 		if errors.Is(err, ErrWrongOrder) {
 			s.guesses.failed(req.Order, s.clientIP(r))

@@ -16,17 +16,19 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/oat-toolkit/oat/desk"
 )
 
 // Desk is what the portal needs of the license desk. Every method is safe
 // for concurrent use. Errors wrap the sentinels below so that the portal can
 // answer with the right HTTP status.
 type Desk interface {
-	// Issue answers a request file (armored or raw) with an armored
-	// license file, taking a new activation's seats from the order's
-	// license pool named pool ("" for the default pool, A12). The same
-	// request issued twice returns the same license.
-	Issue(ctx context.Context, request []byte, pool string) (license []byte, err error)
+	// Issue answers a request file, verified by the portal as it read
+	// it, with an armored license file, taking a new activation's seats
+	// from the order's license pool named pool ("" for the default pool,
+	// A12). The same request issued twice returns the same license.
+	Issue(ctx context.Context, request desk.VerifiedRequest, pool string) (license []byte, err error)
 	// Release accepts a release receipt once.
 	Release(ctx context.Context, receipt []byte) (Released, error)
 
@@ -66,7 +68,7 @@ type Desk interface {
 type OnlineDesk interface {
 	// IssueOnline answers a request file like Desk.Issue, recording the
 	// activation as online.
-	IssueOnline(ctx context.Context, request []byte) (license []byte, err error)
+	IssueOnline(ctx context.Context, request desk.VerifiedRequest) (license []byte, err error)
 	// CheckIn answers a check-in with an acknowledgement bound to its
 	// nonce, carrying a newer license if the desk has one.
 	CheckIn(ctx context.Context, checkin []byte) (ack []byte, err error)
