@@ -104,8 +104,10 @@ func TestAnswers(t *testing.T) {
 			w.WriteHeader(502)
 			w.Write([]byte("<html>bad gateway</html>"))
 		},
-		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", http.StatusFound) },
-		"too big":  func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 70<<10)) },
+		"redirect": func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://example.com/", http.StatusFound)
+		},
+		"too big": func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 70<<10)) },
 	} {
 		ts := httptest.NewServer(h)
 		_, err := post(t, portalclient.Config{URL: ts.URL})
