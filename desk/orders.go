@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/ledger"
@@ -34,11 +35,8 @@ func validText(field, s string, max int, required bool) error {
 		return fmt.Errorf("%w: %s is empty", ErrInvalidInput, field)
 	case len(s) > max:
 		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidInput, field, max)
-	}
-	// The same rule as for a value typed on the command line: an orders
-	// file is typed by the desk too, and what it holds is printed later.
-	if err := termsafe.Check(s); err != nil {
-		return fmt.Errorf("%w: %s %v", ErrInvalidInput, field, err)
+	case !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n\t"):
+		return fmt.Errorf("%w: %s has control characters", ErrInvalidInput, field)
 	}
 	return nil
 }
@@ -63,6 +61,12 @@ func (l *OrderLine) validate() (expires int64, err error) {
 	}{{"order", l.Order, true}, {"fulfillment number", l.Fulfillment, true}, {"e-mail", l.Email, false}, {"product", l.Product, true}} {
 		if err := validText(f.name, f.v, 200, f.required); err != nil {
 			return 0, err
+		}
+		// The rule for a value typed on the command line: the desk types
+		// an orders file too. (A request's host name is the customer's
+		// text, accepted and escaped wherever it is shown.)
+		if err := termsafe.Check(f.v); err != nil {
+			return 0, fmt.Errorf("%w: %s %v", ErrInvalidInput, f.name, err)
 		}
 	}
 	if l.Email != "" && !strings.Contains(l.Email, "@") {
