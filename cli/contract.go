@@ -27,7 +27,9 @@ import (
 //     reach files, the ledger and other people's terminals.
 
 // forceFlag lets an output replace an existing file.
-var forceFlag = &ucli.BoolFlag{Name: "force", Usage: "replace output files that already exist (without it, oat refuses)"}
+func forceFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "force", Usage: "replace output files that already exist (without it, oat refuses)"}
+}
 
 // neverForce names the commands whose output must never be replaced, even
 // on request: a vendor or installation private key lost to a typo cannot
@@ -65,7 +67,7 @@ func prepareCommands(cmds []*ucli.Command, parent string) {
 			continue
 		}
 		if (hasFlag(cmd, "out") || hasFlag(cmd, "out-dir")) && !hasFlag(cmd, "force") && !neverForce[name] {
-			cmd.Flags = append(cmd.Flags, forceFlag)
+			cmd.Flags = append(cmd.Flags, forceFlag())
 		}
 		required := relaxRequired(cmd)
 		if action := cmd.Action; action != nil {

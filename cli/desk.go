@@ -19,14 +19,16 @@ import (
 	"github.com/oat-toolkit/oat/signing"
 )
 
-var dbFlag = &ucli.StringFlag{Name: "db", Usage: "the ledger: a SQLite file `DSN` (path) or postgres://...", Required: true}
+func dbFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "db", Usage: "the ledger: a SQLite file `DSN` (path) or postgres://...", Required: true}
+}
 
 func deskKeyFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "key", Usage: "the vendor private key `VENDOR.key` that signs licenses", Required: true},
 		&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
 		&ucli.StringFlag{Name: "portal-url", Usage: "the license portal's public `URL`, which registration mails link to", EnvVars: []string{"OAT_PORTAL_URL"}},
-		passphraseFlag,
+		passphraseFlag(),
 	}
 }
 
@@ -39,7 +41,7 @@ func deskCommand(e *env) *ucli.Command {
 			{
 				Name:  "init",
 				Usage: "create or migrate the ledger and load the product catalog",
-				Flags: []ucli.Flag{dbFlag,
+				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "catalog", Usage: "the product catalog `FILE` (JSON; see examples/catalog.json)", Required: true},
 					&ucli.StringSliceFlag{Name: "vendor", Usage: "the vendor public key(s) `VENDOR.pub` the desk signs with (default: the key of the first signing, recorded then)"}},
 				Action: e.deskInit,
@@ -48,7 +50,7 @@ func deskCommand(e *env) *ucli.Command {
 				Name:      "rotate",
 				Usage:     "record a vendor key rotation statement (oat keys rotate) in the ledger",
 				ArgsUsage: "FILE",
-				Flags:     []ucli.Flag{dbFlag},
+				Flags:     []ucli.Flag{dbFlag()},
 				Action:    e.deskRotate,
 			},
 			{
@@ -58,7 +60,7 @@ func deskCommand(e *env) *ucli.Command {
 				Subcommands: []*ucli.Command{{
 					Name:  "add",
 					Usage: "add a product line to an order (a new order, or one with the same fulfillment number and e-mail)",
-					Flags: []ucli.Flag{dbFlag,
+					Flags: []ucli.Flag{dbFlag(),
 						&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 						&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 						&ucli.StringFlag{Name: "email", Usage: "the purchaser's e-mail `ADDRESS`", Required: true},
@@ -71,7 +73,7 @@ func deskCommand(e *env) *ucli.Command {
 					Name:      "import",
 					Usage:     "add many order lines from a JSON file, all or none (see examples/orders.json)",
 					ArgsUsage: "FILE",
-					Flags:     []ucli.Flag{dbFlag},
+					Flags:     []ucli.Flag{dbFlag()},
 					Action:    e.deskOrderImport,
 				}, deskOrderListCommand(e), deskOrderChangeCommand(e)},
 			},
@@ -80,7 +82,7 @@ func deskCommand(e *env) *ucli.Command {
 				Usage:     "verify request files and answer them with signed licenses",
 				ArgsUsage: "REQUEST...",
 				Flags: append(deskKeyFlags(),
-					dbFlag,
+					dbFlag(),
 					&ucli.StringFlag{Name: "out", Usage: "write the license to `FILE` (one request)"},
 					&ucli.StringFlag{Name: "out-dir", Usage: "write NAME.license for each REQUEST into `DIR`"},
 					&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},
@@ -94,7 +96,7 @@ func deskCommand(e *env) *ucli.Command {
 				Name:  "update",
 				Usage: "issue an activation's next license: add an order (A10, A19) or change its pool (A12)",
 				Flags: append(deskKeyFlags(),
-					dbFlag,
+					dbFlag(),
 					&ucli.StringFlag{Name: "activation", Usage: "activation `ID`", Required: true},
 					&ucli.StringFlag{Name: "add-order", Usage: "add the products of order `ID`"},
 					&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER` of --add-order"},
@@ -109,13 +111,13 @@ func deskCommand(e *env) *ucli.Command {
 				Name:      "release",
 				Usage:     "accept a release receipt and return its seats to the default pool (A15)",
 				ArgsUsage: "RECEIPT",
-				Flags:     []ucli.Flag{dbFlag},
+				Flags:     []ucli.Flag{dbFlag()},
 				Action:    e.deskRelease,
 			},
 			{
 				Name:  "release-stale",
 				Usage: "release a machine that is gone, without a receipt (A21)",
-				Flags: []ucli.Flag{dbFlag,
+				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "activation", Usage: "activation `ID`", Required: true},
 					&ucli.StringFlag{Name: "reason", Usage: "why, for the audit log", Required: true}},
 				Action: e.deskReleaseStale,
@@ -128,7 +130,7 @@ func deskCommand(e *env) *ucli.Command {
 			{
 				Name:  "approve",
 				Usage: "let another e-mail address activate on an order (A8)",
-				Flags: []ucli.Flag{dbFlag,
+				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "email", Usage: "the e-mail `ADDRESS` to approve", Required: true},
 					&ucli.BoolFlag{Name: "deny", Usage: "deny it instead"}},
@@ -137,7 +139,7 @@ func deskCommand(e *env) *ucli.Command {
 			{
 				Name:  "pool",
 				Usage: "create, resize, rename (--rename) or (with --seats 0) remove a named license pool of an order (A12)",
-				Flags: []ucli.Flag{dbFlag,
+				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 					&ucli.StringFlag{Name: "name", Usage: "pool `NAME`", Required: true},
@@ -148,7 +150,7 @@ func deskCommand(e *env) *ucli.Command {
 			{
 				Name:  "show",
 				Usage: "show an order: seats, used, free, pools, activations",
-				Flags: []ucli.Flag{dbFlag,
+				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
 				Action: e.deskShow,

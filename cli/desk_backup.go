@@ -19,7 +19,7 @@ func deskBackupCommand(e *env) *ucli.Command {
 			"desks and the portal keep working. To restore, stop the portal and put FILE in place of the\n" +
 			"ledger (or give it as --db). Back up the vendor key (VENDOR.key and its passphrase) separately:\n" +
 			"the ledger does not hold it. See doc/desk.md for PostgreSQL (pg_dump, pg_restore).",
-		Flags: []ucli.Flag{dbFlag,
+		Flags: []ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "out", Usage: "write the backup to `FILE`", Required: true}},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {

@@ -54,7 +54,7 @@ func deskOrderListCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "list",
 		Usage: "list orders, by purchaser, product or state",
-		Flags: []ucli.Flag{dbFlag,
+		Flags: []ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "purchaser", Usage: "only orders of the purchaser `ADDRESS`"},
 			&ucli.StringFlag{Name: "product", Usage: "only orders with a line of product `CODE`"},
 			&ucli.StringFlag{Name: "state", Usage: "only orders with a line in `STATE`: active, expired, cancelled or full"},
@@ -96,7 +96,7 @@ func deskOrderChangeCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "change",
 		Usage: "correct an order, audited: add seats to a line, cancel a line, or correct the purchaser's address (FAQ 3.6, 5.3)",
-		Flags: []ucli.Flag{dbFlag,
+		Flags: []ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "product", Usage: "the line's product `CODE` (--add-seats, --cancel)"},
 			&ucli.Int64Flag{Name: "add-seats", Usage: "add `N` seats to the line"},
@@ -170,7 +170,7 @@ func deskAuditCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "audit",
 		Usage: "print the append-only audit log of an order or an activation, oldest first",
-		Flags: []ucli.Flag{dbFlag,
+		Flags: []ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "entries about order `ID`"},
 			&ucli.StringFlag{Name: "activation", Usage: "entries about activation `ID`"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},

@@ -20,7 +20,7 @@ func deskMoveCommand(e *env) *ucli.Command {
 			"receipt. The old activation is released and the request answered in one transaction: the seat\n" +
 			"moves, it is never held twice. Without approval, oat desk issue refuses such a request.",
 		ArgsUsage: "REQUEST",
-		Flags: append([]ucli.Flag{dbFlag,
+		Flags: append([]ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "out", Usage: "write the license to `FILE`", Required: true},
 			&ucli.StringFlag{Name: "reason", Usage: "why the desk approves, for the audit log", Required: true},
 			&ucli.StringFlag{Name: "method", Usage: "activation `METHOD`: offline or online (A11)", Value: desk.Offline},

@@ -15,7 +15,7 @@ func deskReassignCommand(e *env) *ucli.Command {
 		Description: "An IT Pro seat belongs to its engineer's address: it is never lent or transferred, and it stays\n" +
 			"taken when the engineer's medium is released. When the engineer leaves, the desk reassigns the seat;\n" +
 			"its year still runs from its first activation. The old engineer's medium must be released first.",
-		Flags: []ucli.Flag{dbFlag,
+		Flags: []ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},
 			&ucli.StringFlag{Name: "from", Usage: "the seat's owner `ADDRESS`", Required: true},

@@ -27,23 +27,23 @@ func deskStaffCommand(e *env) *ucli.Command {
 			Description: "The password is read like a key passphrase: --passphrase-file, $OAT_PASSPHRASE,\n" +
 				fmt.Sprintf("or a prompt (asked twice). It must be at least %d characters unless --weak is given.\n", portal.MinPasswordLength) +
 				"The ledger keeps only its argon2id hash.",
-			Flags:  []ucli.Flag{dbFlag, nameFlag, weakFlag, passphraseFlag},
+			Flags:  []ucli.Flag{dbFlag(), nameFlag, weakFlag, passphraseFlag()},
 			Action: e.deskStaffAdd,
 		}, {
 			Name:        "passwd",
 			Usage:       "give a staff member a new password; every session they have ends",
 			Description: "The password is read as for oat desk staff add.",
-			Flags:       []ucli.Flag{dbFlag, nameFlag, weakFlag, passphraseFlag},
+			Flags:       []ucli.Flag{dbFlag(), nameFlag, weakFlag, passphraseFlag()},
 			Action:      e.deskStaffPasswd,
 		}, {
 			Name:   "remove",
 			Usage:  "remove a staff member; every session they have ends",
-			Flags:  []ucli.Flag{dbFlag, nameFlag},
+			Flags:  []ucli.Flag{dbFlag(), nameFlag},
 			Action: e.deskStaffRemove,
 		}, {
 			Name:   "list",
 			Usage:  "list the staff members and how many sessions each has open",
-			Flags:  []ucli.Flag{dbFlag, &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			Flags:  []ucli.Flag{dbFlag(), &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
 			Action: e.deskStaffList,
 		}},
 	}

@@ -108,7 +108,9 @@ func TestScriptsDesk(t *testing.T) {
 
 // TestDemo runs `oat demo` and checks that every step of the flow ran.
 func TestDemo(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it runs oat in this process, and urfave/cli writes its
+	// package-level help flag on every parse, so two in-process runs at once
+	// race (a real oat process runs one command).
 	dir := filepath.Join(t.TempDir(), "demo")
 	var out, errOut bytes.Buffer
 	// The demo must not need the caller's passphrase or machine.

@@ -22,7 +22,7 @@ func keysCommand(e *env) *ucli.Command {
 			Usage: "create a key pair: PREFIX.key (encrypted, mode 0600) and PREFIX.pub (PEM SPKI)",
 			Flags: []ucli.Flag{
 				&ucli.StringFlag{Name: "out", Usage: "write `PREFIX`.key and PREFIX.pub", Required: true},
-				passphraseFlag, weakPassphraseFlag,
+				passphraseFlag(), weakPassphraseFlag(),
 			},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
@@ -51,7 +51,7 @@ func keysCommand(e *env) *ucli.Command {
 				&ucli.StringFlag{Name: "new", Usage: "the vendor public key `NEW.pub` to trust from now on"},
 				&ucli.StringFlag{Name: "remove", Usage: "the vendor public key `RETIRED.pub` to stop trusting"},
 				&ucli.StringFlag{Name: "out", Usage: "write the statement to `FILE`", Required: true},
-				passphraseFlag,
+				passphraseFlag(),
 			},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {

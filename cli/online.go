@@ -16,11 +16,17 @@ import (
 )
 
 // The flags of the commands that reach the portal (FAQ 2.2).
-var (
-	caFlag      = &ucli.StringFlag{Name: "ca", Usage: "trust the CA certificate(s) in PEM `FILE` for the portal, besides the system roots"}
-	proxyFlag   = &ucli.StringFlag{Name: "proxy", Usage: "reach the portal through the proxy at `URL` (default: $HTTPS_PROXY, $NO_PROXY)"}
-	timeoutFlag = &ucli.DurationFlag{Name: "timeout", Usage: "give up a call to the portal after `DURATION`", Value: portalclient.DefaultTimeout}
-)
+func caFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "ca", Usage: "trust the CA certificate(s) in PEM `FILE` for the portal, besides the system roots"}
+}
+
+func proxyFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "proxy", Usage: "reach the portal through the proxy at `URL` (default: $HTTPS_PROXY, $NO_PROXY)"}
+}
+
+func timeoutFlag() ucli.Flag {
+	return &ucli.DurationFlag{Name: "timeout", Usage: "give up a call to the portal after `DURATION`", Value: portalclient.DefaultTimeout}
+}
 
 // portalClient returns a client for the portal at link.
 func (e *env) portalClient(c *ucli.Context, link store.Link) (*portalclient.Client, error) {
@@ -66,7 +72,7 @@ func activateCommand(e *env) *ucli.Command {
 			"no second seat is taken. On an installation activated online, --email NEW changes the activation's\n" +
 			"e-mail address at the desk, subject to the purchaser's approval (A8).",
 		Flags: []ucli.Flag{
-			storeFlag,
+			storeFlag(),
 			&ucli.StringFlag{Name: "portal", Usage: "the license portal's `URL` (https://...)", Required: true},
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
@@ -75,7 +81,7 @@ func activateCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "company", Usage: "`COMPANY` (optional)"},
 			&ucli.StringFlag{Name: "phone", Usage: "`PHONE` number (optional)"},
 			&ucli.StringSliceFlag{Name: "product", Usage: "product `CODE` to activate (repeatable; default: every registered product)"},
-			caFlag, proxyFlag, timeoutFlag, passphraseFlag,
+			caFlag(), proxyFlag(), timeoutFlag(), passphraseFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -144,7 +150,7 @@ func refreshCommand(e *env) *ucli.Command {
 			"records the contact once the desk's signed acknowledgement verifies (A5). A newer license it carries\n" +
 			"(a product added, a renewal) is installed as oat install would. Run it daily (see examples/systemd).\n" +
 			"An installation activated offline has nothing to refresh and makes no network call.",
-		Flags: []ucli.Flag{storeFlag, caFlag, proxyFlag, timeoutFlag, passphraseFlag},
+		Flags: []ucli.Flag{storeFlag(), caFlag(), proxyFlag(), timeoutFlag(), passphraseFlag()},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err

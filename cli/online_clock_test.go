@@ -120,7 +120,9 @@ func (e *env) try(args ...string) (string, error) {
 // through every boundary of the A5 timeline with an injected clock, as
 // `oat status --json` reports it, then reconnects.
 func TestRuleA5_StatusEveryBoundary(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it runs oat in this process, and urfave/cli writes its
+	// package-level help flag on every parse, so two in-process runs at once
+	// race (a real oat process runs one command).
 	t0 := time.Now().Truncate(time.Second)
 	now := t0
 	w := newTestWorld(t, true, &now)
@@ -227,7 +229,9 @@ func TestRuleA5_StatusEveryBoundary(t *testing.T) {
 // whole life (request, install, status, refresh, deactivate), makes no
 // network call, even with a proxy in its environment.
 func TestOfflineServerNeverDials(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it runs oat in this process, and urfave/cli writes its
+	// package-level help flag on every parse, so two in-process runs at once
+	// race (a real oat process runs one command).
 	w := newTestWorld(t, false, nil)
 	var dials atomic.Int64
 	e := testEnv(t, nil, &dials)

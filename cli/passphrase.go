@@ -14,9 +14,11 @@ import (
 )
 
 // passphraseFlag is --passphrase-file, shared by every command that opens a key.
-var passphraseFlag = &ucli.StringFlag{
-	Name:  "passphrase-file",
-	Usage: "read the key passphrase from the first line of `FILE` (else $OAT_PASSPHRASE, else a prompt)",
+func passphraseFlag() ucli.Flag {
+	return &ucli.StringFlag{
+		Name:  "passphrase-file",
+		Usage: "read the key passphrase from the first line of `FILE` (else $OAT_PASSPHRASE, else a prompt)",
+	}
 }
 
 // passphrase returns the key passphrase: from --passphrase-file, then from
@@ -67,9 +69,11 @@ func (e *env) passphrase(c *ucli.Context, what string, confirm bool) ([]byte, er
 
 // weakPassphraseFlag lets a new key be protected by a short passphrase,
 // for throwaway keys; oat still warns.
-var weakPassphraseFlag = &ucli.BoolFlag{
-	Name:  "allow-weak-passphrase",
-	Usage: fmt.Sprintf("accept a passphrase shorter than %d characters for the new key (not recommended)", keys.MinPassphrase),
+func weakPassphraseFlag() ucli.Flag {
+	return &ucli.BoolFlag{
+		Name:  "allow-weak-passphrase",
+		Usage: fmt.Sprintf("accept a passphrase shorter than %d characters for the new key (not recommended)", keys.MinPassphrase),
+	}
 }
 
 // newKeyPassphrase returns the passphrase for a new private key: asked

@@ -53,7 +53,7 @@ func portalCommand(e *env) *ucli.Command {
 			&ucli.Float64Flag{Name: "installation-rate", Usage: "online calls (activations, check-ins, releases) one installation may make per minute", Value: 10},
 			&ucli.IntFlag{Name: "installation-burst", Usage: "how many of those may come at once", Value: 10},
 			&ucli.StringFlag{Name: "desk-name", Usage: "the desk's `NAME` in the licenses it issues", Value: desk.DefaultName},
-			passphraseFlag,
+			passphraseFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {

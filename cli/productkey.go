@@ -154,7 +154,7 @@ func productKeyGenerateCommand(e *env) *ucli.Command {
 		Usage: "the license desk generates signed product keys for an order line whose product uses keys",
 		Description: "Each key is recorded in the ledger before it is printed; an order line carries seats × the\n" +
 			"model's keys per seat (100 guest keys per virtual-host license of the replication product).",
-		Flags: append([]ucli.Flag{dbFlag,
+		Flags: append([]ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 			&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},

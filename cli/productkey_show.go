@@ -12,7 +12,7 @@ func productKeyShowCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "show",
 		Usage: "the license desk shows again the product keys an order line was given (FAQ 4.8); gives out none",
-		Flags: append([]ucli.Flag{dbFlag,
+		Flags: append([]ucli.Flag{dbFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 			&ucli.StringFlag{Name: "product", Usage: "product `CODE`", Required: true},

@@ -29,7 +29,9 @@ func serverCommands(e *env) []*ucli.Command {
 	}
 }
 
-var storeFlag = &ucli.StringFlag{Name: "store", Usage: "the installation's store `DIR`", Required: true}
+func storeFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "store", Usage: "the installation's store `DIR`", Required: true}
+}
 
 // storeOptions reads where the machine identity and the trial marker live.
 func (e *env) storeOptions() store.Options {
@@ -76,9 +78,9 @@ func initCommand(e *env) *ucli.Command {
 			"installation.pub, trust.pem and state.json. Refuses to overwrite an existing installation.\n" +
 			"The trial (30 days) starts now unless this machine started one earlier.",
 		Flags: []ucli.Flag{
-			storeFlag,
+			storeFlag(),
 			&ucli.StringSliceFlag{Name: "trust", Usage: "trust the vendor public key(s) in `VENDOR.pub` (repeatable)", Required: true},
-			passphraseFlag, weakPassphraseFlag,
+			passphraseFlag(), weakPassphraseFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -168,18 +170,18 @@ func trustCommand(e *env) *ucli.Command {
 				"verify with a key this installation trusts now, through the chain from the keys given at\n" +
 				"init. A public key alone is refused: an administrator cannot trust a key of their own.",
 			ArgsUsage: "FILE",
-			Flags:     []ucli.Flag{storeFlag},
+			Flags:     []ucli.Flag{storeFlag()},
 			Action:    apply("add", false),
 		}, {
 			Name:      "remove",
 			Usage:     "stop trusting a vendor key, on a removal statement signed by a trusted vendor key",
 			ArgsUsage: "FILE",
-			Flags:     []ucli.Flag{storeFlag},
+			Flags:     []ucli.Flag{storeFlag()},
 			Action:    apply("remove", true),
 		}, {
 			Name:  "list",
 			Usage: "list the trusted vendor key IDs",
-			Flags: []ucli.Flag{storeFlag},
+			Flags: []ucli.Flag{storeFlag()},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
 					return err
@@ -208,7 +210,7 @@ func productsCommand(e *env) *ucli.Command {
 			Name:  "add",
 			Usage: "register a product and its settings directory; copies the license there if activated",
 			Flags: []ucli.Flag{
-				storeFlag,
+				storeFlag(),
 				&ucli.StringFlag{Name: "code", Usage: "product `CODE`, e.g. backup-server", Required: true},
 				&ucli.StringFlag{Name: "settings-dir", Usage: "the product's settings `PATH`, where " + store.CopyFile + " goes", Required: true},
 			},
@@ -235,7 +237,7 @@ func productsCommand(e *env) *ucli.Command {
 			Name:      "remove",
 			Usage:     "unregister a product (its license copy is left alone)",
 			ArgsUsage: " ",
-			Flags: []ucli.Flag{storeFlag,
+			Flags: []ucli.Flag{storeFlag(),
 				&ucli.StringFlag{Name: "code", Usage: "product `CODE`", Required: true}},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
@@ -252,7 +254,7 @@ func productsCommand(e *env) *ucli.Command {
 		}, {
 			Name:  "list",
 			Usage: "list registered products and whether their license copy is in sync",
-			Flags: []ucli.Flag{storeFlag, &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			Flags: []ucli.Flag{storeFlag(), &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
 					return err
@@ -273,7 +275,7 @@ func productsCommand(e *env) *ucli.Command {
 		}, {
 			Name:  "sync",
 			Usage: "repair license copies that are missing or stale",
-			Flags: []ucli.Flag{storeFlag},
+			Flags: []ucli.Flag{storeFlag()},
 			Action: func(c *ucli.Context) error {
 				if err := noArgs(c); err != nil {
 					return err
@@ -318,7 +320,7 @@ func requestCommand(e *env) *ucli.Command {
 			"only if given (A3), this machine's hashed identity and a fresh nonce. Running it again\n" +
 			"replaces the pending request: only the newest request's license will install.",
 		Flags: []ucli.Flag{
-			storeFlag,
+			storeFlag(),
 			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
 			&ucli.StringFlag{Name: "email", Usage: "e-mail `ADDRESS` for the activation", Required: true},
@@ -327,7 +329,7 @@ func requestCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "phone", Usage: "`PHONE` number (optional)"},
 			&ucli.StringSliceFlag{Name: "product", Usage: "product `CODE` to activate (repeatable; default: every registered product)"},
 			&ucli.StringFlag{Name: "out", Usage: "write the request to `FILE`", Required: true},
-			passphraseFlag,
+			passphraseFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -371,7 +373,7 @@ func installCommand(e *env) *ucli.Command {
 		Name:      "install",
 		Usage:     "verify a license file and install it here and in every registered product",
 		ArgsUsage: "FILE",
-		Flags:     []ucli.Flag{storeFlag},
+		Flags:     []ucli.Flag{storeFlag()},
 		Action: func(c *ucli.Context) error {
 			if err := requireArgs(c, 1, "one license FILE"); err != nil {
 				return err
@@ -415,7 +417,7 @@ func statusCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "status",
 		Usage: "show whether this server is licensed, in trial, or expired, and the products' copies",
-		Flags: []ucli.Flag{storeFlag, &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Flags: []ucli.Flag{storeFlag(), &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -514,11 +516,11 @@ func deactivateCommand(e *env) *ucli.Command {
 			"activated with oat activate): --portal URL sends it over HTTPS, and the license is removed only once\n" +
 			"the desk confirmed; an online activation has no offline receipt (FAQ 3.11).",
 		Flags: []ucli.Flag{
-			storeFlag,
+			storeFlag(),
 			&ucli.StringFlag{Name: "out", Usage: "write the release receipt to `FILE` (offline activation)"},
 			&ucli.StringFlag{Name: "portal", Usage: "send the receipt to the portal at `URL` (online activation)"},
 			&ucli.StringFlag{Name: "reason", Usage: "a note for the license desk, e.g. \"moved to new hardware\""},
-			caFlag, proxyFlag, timeoutFlag, passphraseFlag,
+			caFlag(), proxyFlag(), timeoutFlag(), passphraseFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
