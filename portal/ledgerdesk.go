@@ -148,10 +148,10 @@ func (l *LedgerDesk) issue(ctx context.Context, v desk.VerifiedRequest, method, 
 	}
 	if o, serr := l.d.Show(ctx, req.Order); serr == nil && o.Email == "" {
 		// No purchaser address (boxed products): no mail goes out.
-		return nil, fmt.Errorf("%w: %s is not yet approved for order %s: the license desk must approve it; upload the same file again once it has",
+		return nil, fmt.Errorf("%w: %s is not yet approved for order %s: the license desk must approve it; send the same request again once it has (upload the file, or run the same oat activate)",
 			ErrPendingApproval, req.Email, req.Order)
 	}
-	return nil, fmt.Errorf("%w: %s is not yet approved for order %s: we sent the purchaser a link to approve it (valid 72 hours); upload the same file again once it is approved",
+	return nil, fmt.Errorf("%w: %s is not yet approved for order %s: we sent the purchaser a link to approve it (valid 72 hours); send the same request again once it is approved (upload the file, or run the same oat activate)",
 		ErrPendingApproval, req.Email, req.Order)
 }
 
