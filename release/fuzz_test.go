@@ -90,6 +90,9 @@ func FuzzClaims(f *testing.F) {
 			return
 		}
 		file, err := release.Seal(r, key)
+		if errors.Is(err, signing.ErrClaims) {
+			return // refused at sealing as at parsing (a receipt needs lic)
+		}
 		if err != nil {
 			t.Fatalf("seal: %v", err)
 		}

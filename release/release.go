@@ -27,8 +27,13 @@ type Receipt struct {
 	Online bool `cbor:"online,omitempty"`
 }
 
-// Seal signs the receipt with the installation key and returns the armored file.
+// Seal signs the receipt with the installation key and returns the armored
+// file. It refuses a receipt that Parse would refuse: a signed file no
+// reader accepts is a seat nobody can give back.
 func Seal(r Receipt, installation ed25519.PrivateKey) ([]byte, error) {
+	if err := r.valid(); err != nil {
+		return nil, err
+	}
 	return signing.Seal(signing.Release, installation, r)
 }
 
