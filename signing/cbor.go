@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -154,6 +155,11 @@ func detItem(p []byte, depth int) (int, error) {
 	}
 	switch major {
 	case 0, 1: // integers
+		if major == 1 && arg > math.MaxInt64 {
+			// Below -2^63: no oat claim can hold it, and decoders read it
+			// as a big integer, which cannot even be a map key.
+			return 0, errors.New("integer out of range")
+		}
 		return n, nil
 	case 7: // simple values: false, true, null and the unassigned ones
 		if arg == 23 {
