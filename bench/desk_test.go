@@ -35,39 +35,18 @@ const perOrder = 20
 // least half the bound, batched on SQLite); "wB/req" is the bytes written
 // per request; "stmts/req" the SQL statements per request.
 func BenchmarkDeskIssue(b *testing.B) {
-	for _, be := range backends(b) {
+	for _, be := range ledgertest.Backends(b) {
 		for _, batch := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/batch=%d", be.Name, batch), func(b *testing.B) {
-				deskIssue(b, be.DSN, batch)
+				deskIssue(b, be.Name, batch)
 			})
 		}
 	}
 }
 
-func backends(b *testing.B) []ledgertest.Backend {
-	// A fresh ledger per sub-benchmark run, each in its own temp dir or schema.
-	return ledgertest.Backends(b)
-}
-
-func deskIssue(b *testing.B, dsn string, batch int) {
+func deskIssue(b *testing.B, backend string, batch int) {
 	ctx := context.Background()
-	if filepath.Ext(dsn) == ".db" {
-		dsn = filepath.Join(b.TempDir(), fmt.Sprintf("ledger-%d.db", b.N))
-	} else {
-		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
-	}
-	db, err := ledger.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	cat, err := desk.ParseCatalog(examples.Catalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := desk.Init(ctx, db, cat); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := freshLedger(b, backend)
 	d := desk.New(db, desk.Options{})
 	vendor := forge.Key("vendor")
 
@@ -130,6 +109,29 @@ func deskIssue(b *testing.B, dsn string, batch int) {
 	b.StartTimer()
 }
 
+// freshLedger opens a new, initialized ledger of the backend's kind and
+// returns it with its DSN.
+func freshLedger(b *testing.B, backend string) (*ledger.DB, string) {
+	ctx := context.Background()
+	dsn := filepath.Join(b.TempDir(), "ledger.db")
+	if backend == "postgres" {
+		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
+	}
+	db, err := ledger.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	cat, err := desk.ParseCatalog(examples.Catalog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := desk.Init(ctx, db, cat); err != nil {
+		b.Fatal(err)
+	}
+	return db, dsn
+}
+
 // cryptoPairs times bare Verify plus Sign pairs on the license's
 // Sig_structure, in runs of ten, for at least d, and returns the time
 // taken and the pairs done.
@@ -145,8 +147,15 @@ func cryptoPairs(pub ed25519.PublicKey, priv ed25519.PrivateKey, msg, sig []byte
 	return time.Since(start), n
 }
 
+// benchRequest is a request for order from a new installation.
 func benchRequest(b *testing.B, order string) []byte {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	return requestFrom(b, priv, order)
+}
+
+// requestFrom is a request for order from a random machine, signed by the
+// installation key priv.
+func requestFrom(b *testing.B, priv ed25519.PrivateKey, order string) []byte {
 	d := func() []byte {
 		x := make([]byte, machine.DigestSize)
 		rand.Read(x)
