@@ -263,6 +263,7 @@ func (d *DB) Statements() int64 { return d.statements.Load() }
 // Tx is one ledger transaction.
 type Tx struct {
 	tx      *sql.Tx
+	conn    *sql.Conn // PostgreSQL: the connection tx runs on
 	db      *DB
 	dialect Dialect
 	stmts   *stmtCache // nil: run queries unprepared
@@ -275,6 +276,9 @@ type Tx struct {
 	// failed is the error of a flush that a read had to do and could
 	// not report: the transaction fails with it.
 	failed error
+	// pipe, when not nil, gathers the statements that write, to send
+	// them together (pipeline.go).
+	pipe *[]queued
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
@@ -311,11 +315,27 @@ func (d *DB) View(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
+	var conn *sql.Conn
+	if d.dialect == Postgres {
+		// A connection of its own, so that the writes at commit can be
+		// sent through pgx in one round trip (pipeline.go).
+		var err error
+		if conn, err = d.sql.Conn(ctx); err != nil {
+			return fmt.Errorf("ledger %s: %w", d.name, err)
+		}
+		defer conn.Close()
+	}
+	var tx *sql.Tx
+	var err error
+	if conn != nil {
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = d.sql.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
-	t := &Tx{tx: tx, db: d, dialect: d.dialect, stmts: d.stmts}
+	t := &Tx{tx: tx, conn: conn, db: d, dialect: d.dialect, stmts: d.stmts}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
@@ -325,11 +345,7 @@ func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
 		return t.failed
 	}
 	t.mark = nil
-	if err := t.flushWrites(ctx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := t.flushCounters(ctx); err != nil {
+	if err := t.flushAll(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -418,6 +434,10 @@ func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 // execRaw is exec without beforeWrite.
 func (t *Tx) execRaw(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	t.db.statements.Add(1)
+	if t.pipe != nil {
+		*t.pipe = append(*t.pipe, queued{t.rebind(q), args})
+		return pipelined{}, nil
+	}
 	if st := t.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -448,6 +468,9 @@ func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // pools, approvals, vendor keys, the counters' tables), or where the
 // caller adds the deferred rows itself.
 func (t *Tx) queryDirect(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := t.sendPipeline(ctx); err != nil {
+		return nil, err
+	}
 	t.db.statements.Add(1)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -457,6 +480,9 @@ func (t *Tx) queryDirect(ctx context.Context, q string, args ...any) (*sql.Rows,
 
 // queryRowDirect is queryDirect for one row.
 func (t *Tx) queryRowDirect(ctx context.Context, q string, args ...any) *sql.Row {
+	if err := t.sendPipeline(ctx); err != nil && t.failed == nil {
+		t.failed = err
+	}
 	t.db.statements.Add(1)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
