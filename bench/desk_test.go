@@ -33,7 +33,7 @@ const perOrder = 20
 // a multiple of the crypto bound, one bare Ed25519 Verify plus one Sign,
 // timed between the batches of the same run (target: at most 2, i.e. at
 // least half the bound, batched on SQLite); "wB/req" is the bytes written
-// per request.
+// per request; "stmts/req" the SQL statements per request.
 func BenchmarkDeskIssue(b *testing.B) {
 	for _, be := range ledgertest.Backends(b) {
 		for _, batch := range []int{1, 16} {
@@ -64,6 +64,7 @@ func deskIssue(b *testing.B, backend string, batch int) {
 	}
 	b.ResetTimer()
 	written := bytesWritten()
+	statements := db.Statements()
 	// The crypto bound is sampled between the batches, timer stopped, a
 	// few milliseconds after every 20 ms of issuing, so that both see the
 	// same load on a shared machine; ns/op and the bound each count only
@@ -97,6 +98,9 @@ func deskIssue(b *testing.B, backend string, batch int) {
 	bound := float64(crypto.Nanoseconds()) / float64(pairs)
 	b.ReportMetric(perReq/bound, "x-crypto")
 	b.ReportMetric(1e9/perReq, "req/s")
+	// SQL statements per request (BEGIN and COMMIT not counted): on
+	// PostgreSQL each is a round trip.
+	b.ReportMetric(float64(db.Statements()-statements)/float64(n), "stmts/req")
 	if w := bytesWritten(); w >= 0 && written >= 0 {
 		// What the database wrote (WAL frames, checkpoints) per request:
 		// unlike time, this does not move with the machine's load.
