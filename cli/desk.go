@@ -263,13 +263,9 @@ func (e *env) deskInit(c *ucli.Context) error {
 }
 
 func (e *env) deskRotate(c *ucli.Context) error {
-	if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
-		return err
-	}
-	path := c.Args().First()
-	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	path, data, err := fileArg(c, "one rotation statement FILE", "rotate")
 	if err != nil {
-		return fmt.Errorf("rotate %s: %w", path, err)
+		return err
 	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
@@ -455,13 +451,9 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 }
 
 func (e *env) deskRelease(c *ucli.Context) error {
-	if err := requireArgs(c, 1, "one RECEIPT"); err != nil {
-		return err
-	}
-	path := c.Args().First()
-	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	path, data, err := fileArg(c, "one RECEIPT", "receipt")
 	if err != nil {
-		return fmt.Errorf("receipt %s: %w", path, err)
+		return err
 	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
