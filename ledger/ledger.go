@@ -279,6 +279,9 @@ type Tx struct {
 	// pipe, when not nil, gathers the statements that write, to send
 	// them together (pipeline.go).
 	pipe *[]queued
+	// lockedLines are the order lines LockOrders read, by order, for the
+	// next Lines of the order; any write forgets them.
+	lockedLines map[string][]Line
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
@@ -434,6 +437,7 @@ func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 // execRaw is exec without beforeWrite.
 func (t *Tx) execRaw(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	t.db.statements.Add(1)
+	t.lockedLines = nil
 	if t.pipe != nil {
 		*t.pipe = append(*t.pipe, queued{t.rebind(q), args})
 		return pipelined{}, nil

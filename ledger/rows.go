@@ -173,11 +173,17 @@ func (t *Tx) LockOrders(ctx context.Context, ids ...string) (map[string]Order, e
 			return nil, err
 		}
 		if t.dialect == Postgres {
-			rows, err := t.queryDirect(ctx, `SELECT product FROM order_lines WHERE order_id = ? ORDER BY product FOR UPDATE`, id)
+			// The lines locked are what Lines returns next for this
+			// order, unless the transaction writes first: one round trip.
+			rows, err := t.queryDirect(ctx, `SELECT `+lineCols+` FROM order_lines WHERE order_id = ? ORDER BY product FOR UPDATE`, id)
+			lines, err := collect(rows, err, scanLine)
 			if err != nil {
 				return nil, err
 			}
-			rows.Close()
+			if t.lockedLines == nil {
+				t.lockedLines = map[string][]Line{}
+			}
+			t.lockedLines[id] = lines
 		}
 		out[id] = o
 	}
@@ -191,14 +197,22 @@ func (t *Tx) InsertLine(ctx context.Context, l Line) error {
 	return err
 }
 
+const lineCols = `order_id, product, seats, expires, created, cancelled`
+
+func scanLine(r scanner) (Line, error) {
+	var l Line
+	err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created, &l.Cancelled)
+	return l, err
+}
+
 // Lines returns an order's lines, by product.
 func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
-	rows, err := t.queryDirect(ctx, `SELECT order_id, product, seats, expires, created, cancelled FROM order_lines WHERE order_id = ? ORDER BY product`, order)
-	return collect(rows, err, func(r scanner) (Line, error) {
-		var l Line
-		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created, &l.Cancelled)
-		return l, err
-	})
+	if l, ok := t.lockedLines[order]; ok {
+		delete(t.lockedLines, order)
+		return l, nil
+	}
+	rows, err := t.queryDirect(ctx, `SELECT `+lineCols+` FROM order_lines WHERE order_id = ? ORDER BY product`, order)
+	return collect(rows, err, scanLine)
 }
 
 // PutPool creates, resizes or (with zero seats) removes a named pool.

@@ -3,8 +3,6 @@ package ledger
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -90,18 +88,41 @@ func (t *Tx) counters() *counters {
 
 // Usage returns what holds seats in a pool of an order line; pool "" is
 // the whole line. A line nothing was ever allocated on has zero usage.
+// The first read of a line reads all its pools' rows (a few: the line's,
+// the default pool's and the named pools'), since an allocation changes
+// two of them: one query instead of two.
 func (t *Tx) Usage(ctx context.Context, order, product, pool string) (Usage, error) {
 	c := t.counters()
 	k := usageKey{order, product, pool}
 	u, ok := c.usageBase[k]
 	if !ok {
-		err := t.queryRowDirect(ctx, `SELECT units, released_units, groups, groups_ever FROM pool_usage
-			WHERE order_id = ? AND product = ? AND pool = ?`, order, product, pool).
-			Scan(&u.Units, &u.ReleasedUnits, &u.Groups, &u.GroupsEver)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		rows, err := t.queryDirect(ctx, `SELECT pool, units, released_units, groups, groups_ever FROM pool_usage
+			WHERE order_id = ? AND product = ?`, order, product)
+		if err != nil {
 			return Usage{}, err
 		}
-		c.usageBase[k] = u
+		for rows.Next() {
+			var p string
+			var v Usage
+			if err := rows.Scan(&p, &v.Units, &v.ReleasedUnits, &v.Groups, &v.GroupsEver); err != nil {
+				rows.Close()
+				return Usage{}, err
+			}
+			if _, seen := c.usageBase[usageKey{order, product, p}]; !seen {
+				c.usageBase[usageKey{order, product, p}] = v
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return Usage{}, err
+		}
+		for _, p := range []string{pool, ""} {
+			// The line's pools without a row hold nothing.
+			if pk := (usageKey{order, product, p}); !has(c.usageBase, pk) {
+				c.usageBase[pk] = Usage{}
+			}
+		}
+		u = c.usageBase[k]
 	}
 	if d := c.usageDelta[k]; d != nil {
 		u.add(*d)
@@ -110,18 +131,40 @@ func (t *Tx) Usage(ctx context.Context, order, product, pool string) (Usage, err
 }
 
 // GroupUsage returns the allocations of a group in a pool of an order
-// line; pool "" is the whole line.
+// line; pool "" is the whole line. Its first read reads the group's rows
+// in the pool and in the whole line at once (an allocation changes both):
+// two primary key lookups, however many groups the line has.
 func (t *Tx) GroupUsage(ctx context.Context, order, product, pool, grp string) (GroupUsage, error) {
 	c := t.counters()
 	k := groupKey{order, product, pool, grp}
 	g, ok := c.groupBase[k]
 	if !ok {
-		err := t.queryRowDirect(ctx, `SELECT members, ever FROM group_usage
-			WHERE order_id = ? AND product = ? AND pool = ? AND grp = ?`, order, product, pool, grp).Scan(&g.Members, &g.Ever)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		rows, err := t.queryDirect(ctx, `SELECT pool, members, ever FROM group_usage
+			WHERE order_id = ? AND product = ? AND pool IN (?, '') AND grp = ?`, order, product, pool, grp)
+		if err != nil {
 			return GroupUsage{}, err
 		}
-		c.groupBase[k] = g
+		for rows.Next() {
+			var p string
+			var v GroupUsage
+			if err := rows.Scan(&p, &v.Members, &v.Ever); err != nil {
+				rows.Close()
+				return GroupUsage{}, err
+			}
+			if _, seen := c.groupBase[groupKey{order, product, p, grp}]; !seen {
+				c.groupBase[groupKey{order, product, p, grp}] = v
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return GroupUsage{}, err
+		}
+		for _, p := range []string{pool, ""} {
+			if pk := (groupKey{order, product, p, grp}); !has(c.groupBase, pk) {
+				c.groupBase[pk] = GroupUsage{}
+			}
+		}
+		g = c.groupBase[k]
 	}
 	if d := c.groupDelta[k]; d != nil {
 		g.Members += d.Members
@@ -422,6 +465,11 @@ func (t *Tx) flushCounters(ctx context.Context) error {
 	}
 	clear(c.used)
 	return nil
+}
+
+func has[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
