@@ -66,3 +66,31 @@ func TestWriteBatch(t *testing.T) {
 		t.Errorf("replace: %q", got)
 	}
 }
+
+// ReadCapped sizes its buffer from the file; the cap still holds at and
+// around it, and the content is whole.
+func TestReadCappedSizes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		size, limit int
+		tooLarge    bool
+	}{{0, 10, false}, {1, 1, false}, {10, 10, false}, {11, 10, true}, {5000, 4999, true}, {70000, 1 << 20, false}} {
+		path := filepath.Join(dir, fmt.Sprintf("f%d-%d", tc.size, tc.limit))
+		want := make([]byte, tc.size)
+		for i := range want {
+			want[i] = byte(i)
+		}
+		if err := os.WriteFile(path, want, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := atomicfile.ReadCapped(path, int64(tc.limit))
+		switch {
+		case tc.tooLarge:
+			if !errors.Is(err, atomicfile.ErrTooLarge) {
+				t.Errorf("%d bytes, limit %d: %v, want ErrTooLarge", tc.size, tc.limit, err)
+			}
+		case err != nil || string(got) != string(want):
+			t.Errorf("%d bytes, limit %d: %d bytes, %v", tc.size, tc.limit, len(got), err)
+		}
+	}
+}

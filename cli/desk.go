@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -333,6 +334,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	}
 	var in []desk.Input
 	targets := map[string]string{}
+	var order []string // the targets, in the order of the requests
 	for _, path := range c.Args().Slice() {
 		data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
 		if err != nil {
@@ -346,19 +348,23 @@ func (e *env) deskIssue(c *ucli.Context) error {
 			return fmt.Errorf("requests %s and %s would both be answered in %s", other, path, target)
 		}
 		targets[target] = path
+		order = append(order, target)
 		in = append(in, desk.Input{Name: path, Data: data})
 	}
+	// Every output is checked before the ledger records anything: a seat
+	// must not be taken for a license that cannot be written. The
+	// directory of a batch is looked at once, then each file in it.
 	if outDir != "" {
 		if st, err := os.Stat(outDir); err != nil || !st.IsDir() {
 			return fmt.Errorf("--out-dir %s: not a directory", outDir)
 		}
-	}
-	// Every output is checked before the ledger records anything: a seat
-	// must not be taken for a license that cannot be written.
-	for target := range targets {
-		if err := checkOut(c, target); err != nil {
-			return fmt.Errorf("license %w", err)
+		for _, target := range order {
+			if err := checkOutFile(target, c.Bool("force")); err != nil {
+				return fmt.Errorf("license %w", err)
+			}
 		}
+	} else if err := checkOut(c, out); err != nil {
+		return fmt.Errorf("license %w", err)
 	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
@@ -398,6 +404,10 @@ func (e *env) deskIssue(c *ucli.Context) error {
 }
 
 func (e *env) printIssued(is desk.Issued, target string) {
+	printIssued(e.stdout, is, target)
+}
+
+func printIssued(w io.Writer, is desk.Issued, target string) {
 	var codes []string
 	for _, p := range is.License.Products {
 		codes = append(codes, p.Code)
@@ -409,7 +419,7 @@ func (e *env) printIssued(is desk.Issued, target string) {
 	case is.New:
 		what = "new activation"
 	}
-	fmt.Fprintf(e.stdout, "%s: activation %s, license %d (%s), host %s: %s\n",
+	fmt.Fprintf(w, "%s: activation %s, license %d (%s), host %s: %s\n",
 		target, is.Activation, is.Sequence, what, is.License.Host, strings.Join(codes, ", "))
 }
 

@@ -35,7 +35,12 @@ func checkOutPath(path string, force bool) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s: %s is not a directory", path, dir)
 	}
-	st, err = os.Lstat(path)
+	return checkOutFile(path, force)
+}
+
+// checkOutFile is checkOutPath for a file in a directory already checked.
+func checkOutFile(path string, force bool) error {
+	st, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -69,7 +74,7 @@ func writeOutAll(c *ucli.Context, files []atomicfile.File) (int, error) {
 	force := c.Bool("force")
 	if force {
 		for _, f := range files {
-			if err := checkOutPath(f.Path, true); err != nil {
+			if err := checkOutFile(f.Path, true); err != nil {
 				return 0, err
 			}
 		}

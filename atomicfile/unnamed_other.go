@@ -1,0 +1,19 @@
+//go:build !linux
+
+package atomicfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// openUnnamed returns nil: only Linux has O_TMPFILE, so WriteBatch uses
+// named temporary files.
+func openUnnamed(string, fs.FileMode, *unnamedLinker) *os.File { return nil }
+
+type unnamedLinker struct{}
+
+func (unnamedLinker) link(*os.File, string) error {
+	return errors.New("atomicfile: no unnamed files on this system")
+}
