@@ -20,9 +20,9 @@ import (
 func TestUnnamedTemporaryFiles(t *testing.T) {
 	dir := t.TempDir()
 	var l unnamedLinker
-	f := openUnnamed(dir, 0o600, &l)
-	if f == nil {
-		t.Skipf("no O_TMPFILE in %s", dir)
+	f := openUnnamed(dir, 0o600)
+	if f == nil || !l.usable(f) {
+		t.Skipf("no O_TMPFILE in %s, or no /proc", dir)
 	}
 	defer f.Close()
 	if _, err := f.Write([]byte("license")); err != nil {
@@ -41,7 +41,7 @@ func TestUnnamedTemporaryFiles(t *testing.T) {
 	if st, err := os.Stat(target); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("linked file mode: %v, %v", st.Mode(), err)
 	}
-	g := openUnnamed(dir, 0o600, &l)
+	g := openUnnamed(dir, 0o600)
 	if g == nil {
 		t.Fatal("second unnamed file refused")
 	}
@@ -55,22 +55,12 @@ func TestUnnamedTemporaryFiles(t *testing.T) {
 	}
 }
 
-// Where the files cannot be linked through /proc, WriteBatch falls back
-// to named temporary files rather than failing after the fact.
-func TestUnnamedBroken(t *testing.T) {
-	l := unnamedLinker{checked: true, broken: true}
-	if f := openUnnamed(t.TempDir(), 0o600, &l); f != nil {
-		f.Close()
-		t.Fatal("openUnnamed ignored a broken linker")
-	}
-}
-
 // WriteBatch itself uses unnamed temporary files: the only names that
 // ever appear in the directory (inotify's IN_CREATE) are the targets.
 func TestWriteBatchNamesOnlyTargets(t *testing.T) {
 	dir := t.TempDir()
-	if f := openUnnamed(dir, 0o600, &unnamedLinker{}); f == nil {
-		t.Skipf("no O_TMPFILE in %s", dir)
+	if f := openUnnamed(dir, 0o600); f == nil || !(&unnamedLinker{}).usable(f) {
+		t.Skipf("no O_TMPFILE in %s, or no /proc", dir)
 	} else {
 		f.Close()
 	}
