@@ -4,20 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/oat-toolkit/oat/checkin"
 	"github.com/oat-toolkit/oat/desk"
-	"github.com/oat-toolkit/oat/examples"
 	"github.com/oat-toolkit/oat/internal/forge"
-	"github.com/oat-toolkit/oat/ledger"
 	"github.com/oat-toolkit/oat/ledger/ledgertest"
-	"github.com/oat-toolkit/oat/machine"
-	"github.com/oat-toolkit/oat/request"
 )
 
 // checkInServers is how many online activations the check-ins come from,
@@ -40,30 +33,14 @@ func BenchmarkCheckIn(b *testing.B) {
 			if behind {
 				name = "behind"
 			}
-			b.Run(be.Name+"/"+name, func(b *testing.B) { checkIns(b, be.DSN, behind) })
+			b.Run(be.Name+"/"+name, func(b *testing.B) { checkIns(b, be.Name, behind) })
 		}
 	}
 }
 
-func checkIns(b *testing.B, dsn string, behind bool) {
+func checkIns(b *testing.B, backend string, behind bool) {
 	ctx := context.Background()
-	if filepath.Ext(dsn) == ".db" {
-		dsn = filepath.Join(b.TempDir(), fmt.Sprintf("ledger-%d.db", b.N))
-	} else {
-		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
-	}
-	db, err := ledger.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	cat, err := desk.ParseCatalog(examples.Catalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := desk.Init(ctx, db, cat); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := freshLedger(b, backend)
 	d := desk.New(db, desk.Options{})
 	vendor := forge.Key("vendor")
 	if err := d.AddOrder(ctx, desk.OrderLine{Order: "O", Fulfillment: "FN", Email: "it@example.com", Product: "backup-server", Seats: checkInServers}, "bench"); err != nil {
@@ -76,7 +53,7 @@ func checkIns(b *testing.B, dsn string, behind bool) {
 	files := make([][]byte, checkInServers)
 	for i := range files {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		is, err := d.IssueOne(ctx, vendor, "r", onlineRequest(b, priv), desk.IssueOptions{Method: desk.Online})
+		is, err := d.IssueOne(ctx, vendor, "r", requestFrom(b, priv, "O"), desk.IssueOptions{Method: desk.Online})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -120,17 +97,4 @@ func checkIns(b *testing.B, dsn string, behind bool) {
 	b.ReportMetric(per/(float64(crypto.Nanoseconds())/float64(pairs)), "x-crypto")
 	b.ReportMetric(1e9/per, "checkins/s")
 	b.StartTimer()
-}
-
-func onlineRequest(b *testing.B, priv ed25519.PrivateKey) []byte {
-	x := func() []byte { d := make([]byte, machine.DigestSize); rand.Read(d); return d }
-	nonce := make([]byte, request.NonceSize)
-	rand.Read(nonce)
-	data, err := request.Seal(request.Request{IssuedAt: time.Now().Unix(), Nonce: nonce, Order: "O", Fulfillment: "FN",
-		Email: "it@example.com", Host: fmt.Sprintf("h%x", x()[:4]), Machine: machine.Fingerprint{Salt: x(), GUID: x(), UUID: x(), Serial: x(),
-			MACs: [][]byte{x()}, OS: "linux", Class: "server"}}, priv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
 }

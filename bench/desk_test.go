@@ -33,41 +33,20 @@ const perOrder = 20
 // a multiple of the crypto bound, one bare Ed25519 Verify plus one Sign,
 // timed between the batches of the same run (target: at most 2, i.e. at
 // least half the bound, batched on SQLite); "wB/req" is the bytes written
-// per request.
+// per request; "stmts/req" the SQL statements per request.
 func BenchmarkDeskIssue(b *testing.B) {
-	for _, be := range backends(b) {
+	for _, be := range ledgertest.Backends(b) {
 		for _, batch := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/batch=%d", be.Name, batch), func(b *testing.B) {
-				deskIssue(b, be.DSN, batch)
+				deskIssue(b, be.Name, batch)
 			})
 		}
 	}
 }
 
-func backends(b *testing.B) []ledgertest.Backend {
-	// A fresh ledger per sub-benchmark run, each in its own temp dir or schema.
-	return ledgertest.Backends(b)
-}
-
-func deskIssue(b *testing.B, dsn string, batch int) {
+func deskIssue(b *testing.B, backend string, batch int) {
 	ctx := context.Background()
-	if filepath.Ext(dsn) == ".db" {
-		dsn = filepath.Join(b.TempDir(), fmt.Sprintf("ledger-%d.db", b.N))
-	} else {
-		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
-	}
-	db, err := ledger.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	cat, err := desk.ParseCatalog(examples.Catalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := desk.Init(ctx, db, cat); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := freshLedger(b, backend)
 	d := desk.New(db, desk.Options{})
 	vendor := forge.Key("vendor")
 
@@ -85,6 +64,7 @@ func deskIssue(b *testing.B, dsn string, batch int) {
 	}
 	b.ResetTimer()
 	written := bytesWritten()
+	statements := db.Statements()
 	// The crypto bound is sampled between the batches, timer stopped, a
 	// few milliseconds after every 20 ms of issuing, so that both see the
 	// same load on a shared machine; ns/op and the bound each count only
@@ -118,12 +98,38 @@ func deskIssue(b *testing.B, dsn string, batch int) {
 	bound := float64(crypto.Nanoseconds()) / float64(pairs)
 	b.ReportMetric(perReq/bound, "x-crypto")
 	b.ReportMetric(1e9/perReq, "req/s")
+	// SQL statements per request (BEGIN and COMMIT not counted): on
+	// PostgreSQL each is a round trip.
+	b.ReportMetric(float64(db.Statements()-statements)/float64(n), "stmts/req")
 	if w := bytesWritten(); w >= 0 && written >= 0 {
 		// What the database wrote (WAL frames, checkpoints) per request:
 		// unlike time, this does not move with the machine's load.
 		b.ReportMetric(float64(w-written)/float64(n), "wB/req")
 	}
 	b.StartTimer()
+}
+
+// freshLedger opens a new, initialized ledger of the backend's kind and
+// returns it with its DSN.
+func freshLedger(b *testing.B, backend string) (*ledger.DB, string) {
+	ctx := context.Background()
+	dsn := filepath.Join(b.TempDir(), "ledger.db")
+	if backend == "postgres" {
+		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
+	}
+	db, err := ledger.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	cat, err := desk.ParseCatalog(examples.Catalog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := desk.Init(ctx, db, cat); err != nil {
+		b.Fatal(err)
+	}
+	return db, dsn
 }
 
 // cryptoPairs times bare Verify plus Sign pairs on the license's
@@ -141,8 +147,15 @@ func cryptoPairs(pub ed25519.PublicKey, priv ed25519.PrivateKey, msg, sig []byte
 	return time.Since(start), n
 }
 
+// benchRequest is a request for order from a new installation.
 func benchRequest(b *testing.B, order string) []byte {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	return requestFrom(b, priv, order)
+}
+
+// requestFrom is a request for order from a random machine, signed by the
+// installation key priv.
+func requestFrom(b *testing.B, priv ed25519.PrivateKey, order string) []byte {
 	d := func() []byte {
 		x := make([]byte, machine.DigestSize)
 		rand.Read(x)

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/oat-toolkit/oat/desk"
-	"github.com/oat-toolkit/oat/examples"
 	"github.com/oat-toolkit/oat/internal/forge"
 	"github.com/oat-toolkit/oat/ledger"
 	"github.com/oat-toolkit/oat/ledger/ledgertest"
@@ -34,29 +31,6 @@ func BenchmarkIssueGrowth(b *testing.B) {
 			})
 		}
 	}
-}
-
-// freshLedger opens a new, initialized ledger of the backend's kind and
-// returns it with its DSN.
-func freshLedger(b *testing.B, backend string) (*ledger.DB, string) {
-	ctx := context.Background()
-	dsn := filepath.Join(b.TempDir(), "ledger.db")
-	if backend == "postgres" {
-		dsn = ledgertest.PostgresSchema(b, os.Getenv("OAT_TEST_POSTGRES"))
-	}
-	db, err := ledger.Open(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	cat, err := desk.ParseCatalog(examples.Catalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := desk.Init(ctx, db, cat); err != nil {
-		b.Fatal(err)
-	}
-	return db, dsn
 }
 
 // prefillOrder gives order n activations of product, in bulk through the

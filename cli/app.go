@@ -15,6 +15,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/oat-toolkit/oat/atomicfile"
+	"github.com/oat-toolkit/oat/signing"
 	"github.com/oat-toolkit/oat/termsafe"
 )
 
@@ -113,6 +115,21 @@ func noArgs(c *ucli.Context) error {
 		return usagef("%s: unexpected argument %q", c.Command.FullName(), c.Args().First())
 	}
 	return nil
+}
+
+// fileArg reads the one file a command takes as its argument (want names it
+// in the usage error), capped at the size of an oat file before it is
+// read. Its other errors begin with what and the file's path.
+func fileArg(c *ucli.Context, want, what string) (path string, data []byte, err error) {
+	if err := requireArgs(c, 1, want); err != nil {
+		return "", nil, err
+	}
+	path = c.Args().First()
+	data, err = atomicfile.ReadCapped(path, signing.MaxFileSize)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return path, data, nil
 }
 
 // subcommandUsage lets commands with subcommands reject unknown ones clearly.

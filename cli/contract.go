@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 
@@ -97,47 +98,41 @@ func relaxRequired(cmd *ucli.Command) []string {
 		if !ok || !rf.IsRequired() {
 			continue
 		}
-		switch x := f.(type) {
-		case *ucli.StringFlag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case *ucli.StringSliceFlag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case *ucli.Int64Flag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case countFlag:
-			cp := *x.Int64Flag
-			cp.Required = false
-			cmd.Flags[i] = countFlag{&cp}
-		case *ucli.IntFlag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case *ucli.Uint64Flag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case *ucli.DurationFlag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		case *ucli.PathFlag:
-			cp := *x
-			cp.Required = false
-			cmd.Flags[i] = &cp
-		default:
+		opt := optional(f)
+		if opt == nil {
 			// An unknown flag type keeps urfave/cli's own check; the
 			// contract test over all commands reports it.
 			continue
 		}
+		cmd.Flags[i] = opt
 		names = append(names, f.Names()[0])
 	}
 	return names
+}
+
+// optional returns a copy of f that is not required, or nil if it cannot.
+// Every urfave/cli v2 flag type is a pointer to a struct with a Required
+// field, and none has a setter: reflection makes one copy serve them all,
+// where a type switch would need a case, alike but for the type, for each.
+func optional(f ucli.Flag) ucli.Flag {
+	if cf, ok := f.(countFlag); ok {
+		if opt, ok := optional(cf.Int64Flag).(*ucli.Int64Flag); ok {
+			return countFlag{opt}
+		}
+		return nil
+	}
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	required := cp.Elem().FieldByName("Required")
+	if required.Kind() != reflect.Bool {
+		return nil
+	}
+	required.SetBool(false)
+	return cp.Interface().(ucli.Flag)
 }
 
 // checkTyped refuses control characters in the string values of flags: they

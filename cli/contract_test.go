@@ -339,3 +339,35 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion fish: exit %d, %s", code, stderr)
 	}
 }
+
+// TestOptionalCopiesEveryFlagType: a required flag of any type is reported
+// by the contract's one-line usage error, and its original, which other
+// commands may share, stays required.
+func TestOptionalCopiesEveryFlagType(t *testing.T) {
+	for _, f := range []ucli.Flag{
+		&ucli.StringFlag{Name: "a", Required: true},
+		&ucli.StringSliceFlag{Name: "a", Required: true},
+		&ucli.BoolFlag{Name: "a", Required: true},
+		&ucli.IntFlag{Name: "a", Required: true},
+		&ucli.Int64Flag{Name: "a", Required: true},
+		&ucli.Uint64Flag{Name: "a", Required: true},
+		&ucli.DurationFlag{Name: "a", Required: true},
+		&ucli.PathFlag{Name: "a", Required: true},
+		seatsFlag("N seats"),
+	} {
+		opt := optional(f)
+		if opt == nil {
+			t.Errorf("%T: no optional copy", f)
+			continue
+		}
+		if fmt.Sprintf("%T", opt) != fmt.Sprintf("%T", f) || opt.Names()[0] != f.Names()[0] {
+			t.Errorf("%T: the copy is a %T named %v", f, opt, opt.Names())
+		}
+		if opt.(ucli.RequiredFlag).IsRequired() {
+			t.Errorf("%T: the copy is still required", f)
+		}
+		if !f.(ucli.RequiredFlag).IsRequired() {
+			t.Errorf("%T: the original is no longer required", f)
+		}
+	}
+}

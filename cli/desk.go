@@ -69,7 +69,7 @@ func deskCommand(e *env) *ucli.Command {
 						seatsFlag("`N` seats"),
 						&ucli.StringFlag{Name: "expires", Usage: "last day of a subscription, `YYYY-MM-DD` (default: perpetual)"},
 					},
-					Action: e.deskOrderAdd,
+					Action: e.deskAction(e.deskOrderAdd),
 				}, {
 					Name:      "import",
 					Usage:     "add many order lines from a JSON file, all or none (see examples/orders.json)",
@@ -121,7 +121,7 @@ func deskCommand(e *env) *ucli.Command {
 				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "activation", Usage: "activation `ID`", Required: true},
 					&ucli.StringFlag{Name: "reason", Usage: "why, for the audit log", Required: true}},
-				Action: e.deskReleaseStale,
+				Action: e.deskAction(e.deskReleaseStale),
 			},
 			deskMoveCommand(e),
 			deskBackupCommand(e),
@@ -135,7 +135,7 @@ func deskCommand(e *env) *ucli.Command {
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.StringFlag{Name: "email", Usage: "the e-mail `ADDRESS` to approve", Required: true},
 					&ucli.BoolFlag{Name: "deny", Usage: "deny it instead"}},
-				Action: e.deskApprove,
+				Action: e.deskAction(e.deskApprove),
 			},
 			{
 				Name:  "pool",
@@ -154,7 +154,7 @@ func deskCommand(e *env) *ucli.Command {
 				Flags: []ucli.Flag{dbFlag(),
 					&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
 					&ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
-				Action: e.deskShow,
+				Action: e.deskAction(e.deskShow),
 			},
 		},
 	}
@@ -184,6 +184,25 @@ func (e *env) openDesk(c *ucli.Context) (*desk.Desk, func(), error) {
 		name = c.String("desk-name")
 	}
 	return desk.New(db, desk.Options{Name: name}), func() { db.Close() }, nil
+}
+
+// deskAction is the Action of a desk command that takes no arguments and
+// checks nothing before it needs the ledger: run gets the ledger at --db,
+// which is closed when run returns. Commands that check flags or read
+// files first open the ledger themselves, after those checks, so that a
+// usage mistake is reported as one and a bad file touches no ledger.
+func (e *env) deskAction(run func(*ucli.Context, *desk.Desk) error) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
+		d, done, err := e.openDesk(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return run(c, d)
+	}
 }
 
 func (e *env) vendorKey(c *ucli.Context) (ed25519.PrivateKey, error) {
@@ -245,13 +264,9 @@ func (e *env) deskInit(c *ucli.Context) error {
 }
 
 func (e *env) deskRotate(c *ucli.Context) error {
-	if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
-		return err
-	}
-	path := c.Args().First()
-	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	path, data, err := fileArg(c, "one rotation statement FILE", "rotate")
 	if err != nil {
-		return fmt.Errorf("rotate %s: %w", path, err)
+		return err
 	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
@@ -270,15 +285,7 @@ func (e *env) deskRotate(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskOrderAdd(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskOrderAdd(c *ucli.Context, d *desk.Desk) error {
 	l := desk.OrderLine{Order: c.String("order"), Fulfillment: c.String("fulfillment"), Email: c.String("email"),
 		Product: c.String("product"), Seats: c.Int64("seats"), Expires: c.String("expires")}
 	if err := d.AddOrder(c.Context, l, e.actor()); err != nil {
@@ -454,13 +461,9 @@ func (e *env) deskUpdate(c *ucli.Context) error {
 }
 
 func (e *env) deskRelease(c *ucli.Context) error {
-	if err := requireArgs(c, 1, "one RECEIPT"); err != nil {
-		return err
-	}
-	path := c.Args().First()
-	data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+	path, data, err := fileArg(c, "one RECEIPT", "receipt")
 	if err != nil {
-		return fmt.Errorf("receipt %s: %w", path, err)
+		return err
 	}
 	d, done, err := e.openDesk(c)
 	if err != nil {
@@ -475,15 +478,7 @@ func (e *env) deskRelease(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskReleaseStale(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskReleaseStale(c *ucli.Context, d *desk.Desk) error {
 	rel, err := d.ReleaseStale(c.Context, c.String("activation"), c.String("reason"), e.actor())
 	if err != nil {
 		return err
@@ -517,15 +512,7 @@ func releasedWhat(rel *desk.Released) string {
 	return strings.Join(parts, "; ")
 }
 
-func (e *env) deskApprove(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskApprove(c *ucli.Context, d *desk.Desk) error {
 	approve := !c.Bool("deny")
 	if err := d.Decide(c.Context, c.String("order"), c.String("email"), approve, e.actor()); err != nil {
 		return err
@@ -567,15 +554,7 @@ func (e *env) deskPool(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskShow(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskShow(c *ucli.Context, d *desk.Desk) error {
 	v, err := d.Show(c.Context, c.String("order"))
 	if err != nil {
 		return err

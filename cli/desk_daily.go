@@ -64,15 +64,7 @@ func deskOrderListCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "state", Usage: "only orders with a line in `STATE`: active, expired, cancelled or full"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
-		Action: func(c *ucli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			d, done, err := e.openDesk(c)
-			if err != nil {
-				return err
-			}
-			defer done()
+		Action: e.deskAction(func(c *ucli.Context, d *desk.Desk) error {
 			orders, err := d.ListOrders(c.Context, desk.OrderFilter{Purchaser: c.String("purchaser"), Product: c.String("product"), State: c.String("state")})
 			if err != nil {
 				return err
@@ -92,7 +84,7 @@ func deskOrderListCommand(e *env) *ucli.Command {
 				}
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 

@@ -5,9 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/desk"
-	"github.com/oat-toolkit/oat/signing"
 )
 
 // deskMoveCommand is `oat desk move`: the desk approves moving the seat of
@@ -27,14 +25,11 @@ func deskMoveCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "group", Usage: "hypervisor host or cluster `NAME`, for licenses counted per host or cluster"},
 		}, deskKeyFlags()...),
 		Action: func(c *ucli.Context) error {
-			if err := requireArgs(c, 1, "one REQUEST file"); err != nil {
+			path, data, err := fileArg(c, "one REQUEST file", "request")
+			if err != nil {
 				return err
 			}
-			path, out := c.Args().First(), c.String("out")
-			data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
-			if err != nil {
-				return fmt.Errorf("request %s: %w", path, err)
-			}
+			out := c.String("out")
 			if err := checkOut(c, out); err != nil {
 				return fmt.Errorf("license %w", err)
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/oat-toolkit/oat/desk"
 )
 
 // deskReassignCommand is `oat desk reassign`: the one way a seat licensed
@@ -22,21 +24,13 @@ func deskReassignCommand(e *env) *ucli.Command {
 			&ucli.StringFlag{Name: "to", Usage: "the new owner's `ADDRESS`", Required: true},
 			&ucli.StringFlag{Name: "reason", Usage: "why, for the audit log", Required: true},
 		},
-		Action: func(c *ucli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			d, done, err := e.openDesk(c)
-			if err != nil {
-				return err
-			}
-			defer done()
+		Action: e.deskAction(func(c *ucli.Context, d *desk.Desk) error {
 			order, code, from, to := c.String("order"), c.String("product"), c.String("from"), c.String("to")
 			if err := d.ReassignSeat(c.Context, order, code, from, to, c.String("reason"), e.actor()); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "order %s: the %s seat of %s now belongs to %s\n", order, code, from, to)
 			return nil
-		},
+		}),
 	}
 }

@@ -28,23 +28,23 @@ func deskStaffCommand(e *env) *ucli.Command {
 				fmt.Sprintf("or a prompt (asked twice). It must be at least %d characters unless --weak is given.\n", portal.MinPasswordLength) +
 				"The ledger keeps only its argon2id hash.",
 			Flags:  []ucli.Flag{dbFlag(), nameFlag, weakFlag, passphraseFlag()},
-			Action: e.deskStaffAdd,
+			Action: e.deskAction(e.deskStaffAdd),
 		}, {
 			Name:        "passwd",
 			Usage:       "give a staff member a new password; every session they have ends",
 			Description: "The password is read as for oat desk staff add.",
 			Flags:       []ucli.Flag{dbFlag(), nameFlag, weakFlag, passphraseFlag()},
-			Action:      e.deskStaffPasswd,
+			Action:      e.deskAction(e.deskStaffPasswd),
 		}, {
 			Name:   "remove",
 			Usage:  "remove a staff member; every session they have ends",
 			Flags:  []ucli.Flag{dbFlag(), nameFlag},
-			Action: e.deskStaffRemove,
+			Action: e.deskAction(e.deskStaffRemove),
 		}, {
 			Name:   "list",
 			Usage:  "list the staff members and how many sessions each has open",
 			Flags:  []ucli.Flag{dbFlag(), &ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
-			Action: e.deskStaffList,
+			Action: e.deskAction(e.deskStaffList),
 		}},
 	}
 }
@@ -65,15 +65,7 @@ func (e *env) staffPassword(c *ucli.Context, name string) (string, error) {
 	return portal.HashPassword(pw, portal.DefaultPasswordParams)
 }
 
-func (e *env) deskStaffAdd(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskStaffAdd(c *ucli.Context, d *desk.Desk) error {
 	name := c.String("name")
 	hash, err := e.staffPassword(c, name)
 	if err != nil {
@@ -86,15 +78,7 @@ func (e *env) deskStaffAdd(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskStaffPasswd(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskStaffPasswd(c *ucli.Context, d *desk.Desk) error {
 	name := c.String("name")
 	hash, err := e.staffPassword(c, name)
 	if err != nil {
@@ -108,15 +92,7 @@ func (e *env) deskStaffPasswd(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskStaffRemove(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskStaffRemove(c *ucli.Context, d *desk.Desk) error {
 	name := c.String("name")
 	if err := d.RemoveStaff(c.Context, name, e.actor()); err != nil {
 		return err
@@ -125,15 +101,7 @@ func (e *env) deskStaffRemove(c *ucli.Context) error {
 	return nil
 }
 
-func (e *env) deskStaffList(c *ucli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	d, done, err := e.openDesk(c)
-	if err != nil {
-		return err
-	}
-	defer done()
+func (e *env) deskStaffList(c *ucli.Context, d *desk.Desk) error {
 	ms, err := d.Staff(c.Context)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,18 +72,12 @@ func activateCommand(e *env) *ucli.Command {
 			"changes nothing here. Run again after a dropped connection: the desk knows this installation, so\n" +
 			"no second seat is taken. On an installation activated online, --email NEW changes the activation's\n" +
 			"e-mail address at the desk, subject to the purchaser's approval (A8).",
-		Flags: []ucli.Flag{
+		Flags: slices.Concat([]ucli.Flag{
 			storeFlag(),
 			&ucli.StringFlag{Name: "portal", Usage: "the license portal's `URL` (https://...)", Required: true},
-			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
-			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
-			&ucli.StringFlag{Name: "email", Usage: "e-mail `ADDRESS` for the activation", Required: true},
-			&ucli.StringFlag{Name: "name", Usage: "your `NAME` (optional)"},
-			&ucli.StringFlag{Name: "company", Usage: "`COMPANY` (optional)"},
-			&ucli.StringFlag{Name: "phone", Usage: "`PHONE` number (optional)"},
-			&ucli.StringSliceFlag{Name: "product", Usage: "product `CODE` to activate (repeatable; default: every registered product)"},
+		}, requestFlags(), []ucli.Flag{
 			caFlag(), proxyFlag(), timeoutFlag(), passphraseFlag(),
-		},
+		}),
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -91,11 +86,7 @@ func activateCommand(e *env) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			info := store.RequestInfo{
-				Order: c.String("order"), Fulfillment: c.String("fulfillment"), Email: c.String("email"),
-				Name: c.String("name"), Company: c.String("company"), Phone: c.String("phone"),
-				Products: c.StringSlice("product"),
-			}
+			info := requestInfo(c)
 			if err := info.Validate(); err != nil {
 				return fmt.Errorf("activate: %w", err)
 			}

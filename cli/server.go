@@ -9,15 +9,14 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/oat-toolkit/oat/atomicfile"
 	"github.com/oat-toolkit/oat/keys"
-	"github.com/oat-toolkit/oat/signing"
 	"github.com/oat-toolkit/oat/store"
 )
 
@@ -134,13 +133,9 @@ func trustedKeys(sets ...*keys.TrustSet) []ed25519.PublicKey {
 func trustCommand(e *env) *ucli.Command {
 	apply := func(verb string, remove bool) func(c *ucli.Context) error {
 		return func(c *ucli.Context) error {
-			if err := requireArgs(c, 1, "one rotation statement FILE"); err != nil {
-				return err
-			}
-			path := c.Args().First()
-			data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
+			path, data, err := fileArg(c, "one rotation statement FILE", "trust "+verb)
 			if err != nil {
-				return fmt.Errorf("trust %s %s: %w", verb, path, err)
+				return err
 			}
 			if bytes.Contains(data, []byte("-----BEGIN PUBLIC KEY-----")) {
 				return fmt.Errorf("trust %s %s: a public key is not a rotation statement: trust changes only through a statement signed by a vendor key this installation trusts (the vendor writes one with oat keys rotate)", verb, path)
@@ -312,6 +307,30 @@ func printCopies(w io.Writer, copies []store.Copy) {
 	tw.Flush()
 }
 
+// requestFlags are what an admin tells a request, offline (oat request)
+// and online (oat activate) alike: the three things of A1, and name,
+// company and phone only if given (A3).
+func requestFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
+		&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
+		&ucli.StringFlag{Name: "email", Usage: "e-mail `ADDRESS` for the activation", Required: true},
+		&ucli.StringFlag{Name: "name", Usage: "your `NAME` (optional)"},
+		&ucli.StringFlag{Name: "company", Usage: "`COMPANY` (optional)"},
+		&ucli.StringFlag{Name: "phone", Usage: "`PHONE` number (optional)"},
+		&ucli.StringSliceFlag{Name: "product", Usage: "product `CODE` to activate (repeatable; default: every registered product)"},
+	}
+}
+
+// requestInfo is what requestFlags were given.
+func requestInfo(c *ucli.Context) store.RequestInfo {
+	return store.RequestInfo{
+		Order: c.String("order"), Fulfillment: c.String("fulfillment"), Email: c.String("email"),
+		Name: c.String("name"), Company: c.String("company"), Phone: c.String("phone"),
+		Products: c.StringSlice("product"),
+	}
+}
+
 func requestCommand(e *env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "request",
@@ -319,28 +338,16 @@ func requestCommand(e *env) *ucli.Command {
 		Description: "Collects the order ID, fulfillment number and e-mail address (A1), name, company and phone\n" +
 			"only if given (A3), this machine's hashed identity and a fresh nonce. Running it again\n" +
 			"replaces the pending request: only the newest request's license will install.",
-		Flags: []ucli.Flag{
-			storeFlag(),
-			&ucli.StringFlag{Name: "order", Usage: "order `ID`", Required: true},
-			&ucli.StringFlag{Name: "fulfillment", Usage: "fulfillment `NUMBER`", Required: true},
-			&ucli.StringFlag{Name: "email", Usage: "e-mail `ADDRESS` for the activation", Required: true},
-			&ucli.StringFlag{Name: "name", Usage: "your `NAME` (optional)"},
-			&ucli.StringFlag{Name: "company", Usage: "`COMPANY` (optional)"},
-			&ucli.StringFlag{Name: "phone", Usage: "`PHONE` number (optional)"},
-			&ucli.StringSliceFlag{Name: "product", Usage: "product `CODE` to activate (repeatable; default: every registered product)"},
+		Flags: slices.Concat([]ucli.Flag{storeFlag()}, requestFlags(), []ucli.Flag{
 			&ucli.StringFlag{Name: "out", Usage: "write the request to `FILE`", Required: true},
 			passphraseFlag(),
-		},
+		}),
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
 			out := c.String("out")
-			info := store.RequestInfo{
-				Order: c.String("order"), Fulfillment: c.String("fulfillment"), Email: c.String("email"),
-				Name: c.String("name"), Company: c.String("company"), Phone: c.String("phone"),
-				Products: c.StringSlice("product"),
-			}
+			info := requestInfo(c)
 			if err := info.Validate(); err != nil {
 				return fmt.Errorf("request %s: %w", out, err)
 			}

@@ -17,11 +17,21 @@ import (
 // SQLite, round trips on PostgreSQL) and, on SQLite, waits for the one
 // write lock. An Issuer instead answers the requests that arrive while a
 // transaction is running together, in the next transaction: one commit
-// for all of them. Each request keeps its own outcome: it runs inside a
-// savepoint, so a refused request takes back only its own changes, and
-// the seat checks are the very ones a lone request meets, against the
-// counters as the requests before it in the batch left them. Requests for
-// different pools go in separate transactions.
+// for all of them. Each request keeps its own outcome: it runs in a
+// request scope (ledger.Tx.Mark), so a refused request takes back only its
+// own changes, and the seat checks are the very ones a lone request meets,
+// against the counters as the requests before it in the batch left them.
+// Requests for different pools go in separate transactions.
+//
+// What the requests write (activations, allocations, licenses, addresses,
+// registrations and their mails, audit entries) waits in memory and is
+// written at commit with a few multi-row statements, and the counters with
+// one statement per counter row (ledger.Tx.DeferWrites); the reads of the
+// issue path see it. So a request that only passes the checks and takes
+// seats runs no statement of its own, and a refused one needs no
+// savepoint: only a request that must write to the database before the
+// commit (a cluster check that reads the counters, GroupHolds) gets one,
+// taken lazily before that write.
 //
 // There is no timer: a lone request finds no transaction running and
 // starts one at once, so it waits no longer than before; under load the
@@ -256,7 +266,7 @@ func (is *Issuer) answer(batch []*pending) {
 // request's own outcome, a failure ends the whole transaction.
 func refusal(err error) bool {
 	for _, k := range []error{ErrBadFile, ErrNotEntitled, ErrNoSeats, ErrPendingApproval, ErrConflict,
-		ErrExpired, ErrInvalidInput, ErrUsesKeys} {
+		ErrExpired, ErrInvalidInput, ErrUsesKeys, ErrReleased, ErrSuperseded, ErrNotFound} {
 		if errors.Is(err, k) {
 			return !ledger.IsConstraint(err)
 		}
@@ -266,9 +276,9 @@ func refusal(err error) bool {
 
 // issueEach answers parsed requests with distinct nonces in one ledger
 // transaction, each with its own outcome: a request the desk refuses gets
-// its error and its changes are taken back (savepoint), the others are
-// recorded. An error of the ledger itself fails them all. The licenses are
-// not signed here.
+// its error and its changes are taken back (ledger.Tx.Mark and Undo), the
+// others are recorded. An error of the ledger itself fails them all. The
+// licenses are not signed here.
 func (d *Desk) issueEach(ctx context.Context, signer ed25519.PublicKey, reqs []parsedRequest, opt IssueOptions) ([]Issued, []error) {
 	out := make([]Issued, len(reqs))
 	errs := make([]error, len(reqs))
@@ -295,7 +305,9 @@ func (d *Desk) issueEach(ctx context.Context, signer ed25519.PublicKey, reqs []p
 			return err
 		}
 		b.cache.signer = keyID(signer)
-		b.cache.deferWrites = true
+		// What the requests add waits in memory and is written with
+		// multi-row statements at commit (ledger.Tx.DeferWrites).
+		tx.DeferWrites()
 		alone := len(reqs) == 1
 		for i, p := range reqs {
 			if alone {
@@ -311,30 +323,24 @@ func (d *Desk) issueEach(ctx context.Context, signer ed25519.PublicKey, reqs []p
 				}
 				continue
 			}
-			sp, err := tx.Savepoint(ctx)
-			if err != nil {
-				return err
-			}
+			sp := tx.Mark()
 			mark := b.mark(p.key)
 			is, err := d.issueOne(ctx, b, p, opt, now)
 			if err != nil {
 				if !refusal(err) {
 					return err
 				}
-				if rerr := tx.RollbackTo(ctx, sp); rerr != nil {
+				if rerr := tx.Undo(ctx, sp); rerr != nil {
 					return rerr
 				}
 				b.restore(mark)
 				errs[i] = fmt.Errorf("%s: %w", p.name, err)
 				continue
 			}
-			if err := tx.Release(ctx, sp); err != nil {
+			if err := tx.Keep(ctx, sp); err != nil {
 				return err
 			}
 			out[i] = is
-		}
-		if err := b.cache.flush(ctx); err != nil {
-			return err
 		}
 		if d.beforeCommit != nil {
 			return d.beforeCommit()
@@ -355,17 +361,18 @@ func (d *Desk) issueEach(ctx context.Context, signer ed25519.PublicKey, reqs []p
 // errLoneRefused rolls back the transaction of a lone refused request.
 var errLoneRefused = errors.New("refused")
 
-// batchMark is what a request may change in a batch, to take back.
+// batchMark is what a request may change in a batch's memory, to take
+// back; ledger.Tx.Undo takes back what it changed in the ledger.
 type batchMark struct {
-	key              string
-	act              ledger.Activation
-	had              bool
-	licenses, audits int
+	key   string
+	act   ledger.Activation
+	had   bool
+	cache cacheMark
 }
 
 func (b *batch) mark(key []byte) batchMark {
 	act, had := b.active[string(key)]
-	return batchMark{string(key), act, had, len(b.cache.licenses), len(b.cache.audits)}
+	return batchMark{string(key), act, had, b.cache.mark()}
 }
 
 func (b *batch) restore(m batchMark) {
@@ -374,6 +381,5 @@ func (b *batch) restore(m batchMark) {
 	} else {
 		delete(b.active, m.key)
 	}
-	b.cache.licenses = b.cache.licenses[:m.licenses]
-	b.cache.audits = b.cache.audits[:m.audits]
+	b.cache.restore(m.cache)
 }

@@ -150,7 +150,9 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 			return err
 		}
 		b.cache.signer = keyID(signerOf(vendor))
-		b.cache.deferWrites = true
+		// What the requests add is written at commit, a few multi-row
+		// statements for the whole batch (ledger.Tx.DeferWrites).
+		tx.DeferWrites()
 		for _, p := range reqs {
 			is, err := d.issueOne(ctx, b, p, opt, now)
 			if err != nil {
@@ -158,9 +160,6 @@ func (d *Desk) Issue(ctx context.Context, vendor ed25519.PrivateKey, in []Input,
 			}
 			out = append(out, is)
 			seal.seal(len(out)-1, is.License)
-		}
-		if err := b.cache.flush(ctx); err != nil {
-			return err
 		}
 		if d.beforeCommit != nil {
 			return d.beforeCommit()

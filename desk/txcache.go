@@ -18,7 +18,8 @@ import (
 // A txCache belongs to one transaction attempt: make a new one when the
 // transaction is retried. Code that changes allocations other than through
 // allocate (releases, pool moves) must read line state afresh with
-// lineState, not from the cache.
+// lineState, not from the cache. A request refused in a group transaction
+// takes back what it changed here with mark and restore.
 type txCache struct {
 	tx       *ledger.Tx
 	signer   string                  // key ID of the vendor key the licenses are signed with
@@ -29,14 +30,6 @@ type txCache struct {
 	states   map[[2]string]*line // by order and product
 	methodOK map[string]string   // order → the method checked against it
 
-	// With deferWrites set, the licenses and audit entries the
-	// transaction records wait in licenses and audits until flush writes
-	// them with one statement per table. Nothing in the issue path reads
-	// those tables after the batch's first read, so deferring them changes
-	// nothing it sees; flush must run before the commit.
-	deferWrites bool
-	licenses    []ledger.License
-	audits      []ledger.AuditEntry
 }
 
 type cachedProduct struct {
@@ -137,34 +130,43 @@ func (c *txCache) checkMethod(ctx context.Context, order, method string) error {
 }
 
 func (c *txCache) insertLicense(ctx context.Context, l ledger.License) error {
-	if c.deferWrites {
-		c.licenses = append(c.licenses, l)
-		return nil
-	}
 	return c.tx.InsertLicense(ctx, l)
 }
 
 func (c *txCache) audit(ctx context.Context, at int64, actor, action, order, activation string, detail any) error {
-	e, err := auditEntry(at, actor, action, order, activation, detail)
-	if err != nil {
-		return err
-	}
-	if c.deferWrites {
-		c.audits = append(c.audits, e)
-		return nil
-	}
-	return c.tx.Audit(ctx, e)
+	return audit(ctx, c.tx, at, actor, action, order, activation, detail)
 }
 
-// flush writes the deferred licenses and audit entries.
-func (c *txCache) flush(ctx context.Context) error {
-	if err := c.tx.InsertLicenses(ctx, c.licenses); err != nil {
-		return err
+// cacheMark is what a request may change in a txCache, to take back: the
+// seat owners its line states hold (takeOwnedSeat adds to them).
+type cacheMark map[*line]ownersMark
+
+type ownersMark struct {
+	n    int
+	read bool
+}
+
+func (c *txCache) mark() cacheMark {
+	m := make(cacheMark, len(c.states))
+	for _, st := range c.states {
+		m[st] = ownersMark{len(st.owners), st.ownersRead}
 	}
-	c.licenses = nil
-	if err := c.tx.AuditAll(ctx, c.audits); err != nil {
-		return err
+	return m
+}
+
+// restore takes back what a request changed since mark: line states it
+// read are forgotten (read again, they show what the ledger holds then),
+// and the seat owners it added to the others are dropped.
+func (c *txCache) restore(m cacheMark) {
+	for k, st := range c.states {
+		om, ok := m[st]
+		if !ok {
+			delete(c.states, k)
+			continue
+		}
+		st.owners, st.ownersRead = st.owners[:om.n], om.read
+		if !om.read {
+			st.owners = nil
+		}
 	}
-	c.audits = nil
-	return nil
 }

@@ -21,13 +21,13 @@ func TestBatchRows(t *testing.T) {
 			if _, _, err := db.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			const n = 70 // more than two chunks
+			const n = 300 // full chunks, a multiple of 8 and a rest
 			var acts []ledger.Activation
 			var lics []ledger.License
 			var audits []ledger.AuditEntry
 			var keys, nonces [][]byte
 			for i := range n {
-				key := bytes.Repeat([]byte{byte(i)}, 32)
+				key := []byte(fmt.Sprintf("%032d", i))
 				a := ledger.Activation{ID: fmt.Sprintf("act-%03d", i), InstallKey: key, Machine: []byte{0xa0}, Method: "offline", State: "active", Seq: 1}
 				if i%7 == 0 {
 					a.State = "released" // not returned by ActiveActivationsByKey

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,6 +63,8 @@ type DB struct {
 	// stmts and readStmts keep SQLite's prepared statements (nil on
 	// PostgreSQL, whose pgx driver caches them per connection itself).
 	stmts, readStmts *stmtCache
+	// statements counts the statements run (Statements).
+	statements atomic.Int64
 }
 
 // stmtCache keeps one *sql.Stmt per query text, so that SQLite parses a
@@ -251,12 +254,31 @@ func (d *DB) Close() error {
 	return d.sql.Close()
 }
 
+// Statements returns how many SQL statements the ledger ran since it
+// was opened, not counting BEGIN and COMMIT: on PostgreSQL each is a round
+// trip to the server, on SQLite each is work on the single writer. The
+// benchmarks report it per request.
+func (d *DB) Statements() int64 { return d.statements.Load() }
+
 // Tx is one ledger transaction.
 type Tx struct {
 	tx      *sql.Tx
+	conn    *sql.Conn // PostgreSQL: the connection tx runs on
+	db      *DB
 	dialect Dialect
 	stmts   *stmtCache // nil: run queries unprepared
 	c       *counters  // the counters this transaction read and changed (usage.go)
+	w       *writes    // with DeferWrites, the rows waiting to be written (deferred.go)
+	// flushing is set while w is written, so that its own statements do
+	// not flush it again.
+	flushing bool
+	mark     *Mark // the open request scope (deferred.go), or nil
+	// failed is the error of a flush that a read had to do and could
+	// not report: the transaction fails with it.
+	failed error
+	// pipe, when not nil, gathers the statements that write, to send
+	// them together (pipeline.go).
+	pipe *[]queued
 }
 
 // Update runs fn in one write transaction and commits it if fn returns
@@ -289,20 +311,41 @@ func (d *DB) View(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
 	defer tx.Rollback()
-	return fn(&Tx{tx: tx, dialect: d.dialect, stmts: d.readStmts})
+	return fn(&Tx{tx: tx, db: d, dialect: d.dialect, stmts: d.readStmts})
 }
 
 func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
+	var conn *sql.Conn
+	if d.dialect == Postgres {
+		// A connection of its own, so that the writes at commit can be
+		// sent through pgx in one round trip (pipeline.go).
+		var err error
+		if conn, err = d.sql.Conn(ctx); err != nil {
+			return fmt.Errorf("ledger %s: %w", d.name, err)
+		}
+		defer conn.Close()
+	}
+	var tx *sql.Tx
+	var err error
+	if conn != nil {
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = d.sql.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
-	t := &Tx{tx: tx, dialect: d.dialect, stmts: d.stmts}
+	t := &Tx{tx: tx, conn: conn, db: d, dialect: d.dialect, stmts: d.stmts}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
 	}
-	if err := t.flushCounters(ctx); err != nil {
+	if t.failed != nil {
+		tx.Rollback()
+		return t.failed
+	}
+	t.mark = nil
+	if err := t.flushAll(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -377,21 +420,70 @@ func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
 	return t.tx.StmtContext(ctx, st)
 }
 
+// exec runs a statement that changes the ledger. Before it, the open
+// request scope gets its savepoint and the deferred rows are written
+// (beforeWrite), so that the database sees the changes in the order they
+// were made.
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := t.beforeWrite(ctx); err != nil {
+		return nil, err
+	}
+	return t.execRaw(ctx, q, args...)
+}
+
+// execRaw is exec without beforeWrite.
+func (t *Tx) execRaw(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.db.statements.Add(1)
+	if t.pipe != nil {
+		*t.pipe = append(*t.pipe, queued{t.rebind(q), args})
+		return pipelined{}, nil
+	}
 	if st := t.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, t.rebind(q), args...)
 }
 
+// query runs a query after writing the deferred rows, so that it sees
+// them: the default for every read. Reads of tables the deferred writes
+// never hold use queryDirect.
 func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := t.sync(ctx); err != nil {
+		return nil, err
+	}
+	return t.queryDirect(ctx, q, args...)
+}
+
+// queryRow is query for one row. A failure to write the deferred rows
+// first fails the transaction (Tx.failed), since a Row cannot carry it.
+func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if err := t.sync(ctx); err != nil && t.failed == nil {
+		t.failed = err
+	}
+	return t.queryRowDirect(ctx, q, args...)
+}
+
+// queryDirect runs a query without writing the deferred rows first: only
+// for tables that deferred writes never hold (the catalog, orders, lines,
+// pools, approvals, vendor keys, the counters' tables), or where the
+// caller adds the deferred rows itself.
+func (t *Tx) queryDirect(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := t.sendPipeline(ctx); err != nil {
+		return nil, err
+	}
+	t.db.statements.Add(1)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return t.tx.QueryContext(ctx, t.rebind(q), args...)
 }
 
-func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// queryRowDirect is queryDirect for one row.
+func (t *Tx) queryRowDirect(ctx context.Context, q string, args ...any) *sql.Row {
+	if err := t.sendPipeline(ctx); err != nil && t.failed == nil {
+		t.failed = err
+	}
+	t.db.statements.Add(1)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

@@ -21,11 +21,31 @@ func scanRegistration(s scanner) (Registration, error) {
 
 // PutRegistration inserts or replaces an activation's registration.
 func (t *Tx) PutRegistration(ctx context.Context, r Registration) error {
-	_, err := t.exec(ctx, `INSERT INTO registrations (`+registrationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (activation_id) DO UPDATE SET order_id = excluded.order_id, email = excluded.email, host = excluded.host,
-			token_hash = excluded.token_hash, token_expires = excluded.token_expires, sent = excluded.sent, verified = excluded.verified`,
-		r.Activation, r.Order, r.Email, r.Host, r.TokenHash, r.TokenExpires, r.Sent, r.Verified)
-	return err
+	if t.w != nil {
+		t.w.regs.add(r)
+		return nil
+	}
+	return t.putRegistrationRows(ctx, []Registration{r})
+}
+
+// putRegistrationRows writes registrations, the last of each activation.
+func (t *Tx) putRegistrationRows(ctx context.Context, rs []Registration) error {
+	last := map[string]int{}
+	var order []string
+	for i, r := range rs {
+		if _, ok := last[r.Activation]; !ok {
+			order = append(order, r.Activation)
+		}
+		last[r.Activation] = i
+	}
+	rows := make([][]any, 0, len(order))
+	for _, id := range order {
+		r := rs[last[id]]
+		rows = append(rows, []any{r.Activation, r.Order, r.Email, r.Host, r.TokenHash, r.TokenExpires, r.Sent, r.Verified})
+	}
+	return t.insertRows(ctx, `INSERT INTO registrations (`+registrationCols+`)`, 8, rows,
+		` ON CONFLICT (activation_id) DO UPDATE SET order_id = excluded.order_id, email = excluded.email, host = excluded.host,
+			token_hash = excluded.token_hash, token_expires = excluded.token_expires, sent = excluded.sent, verified = excluded.verified`)
 }
 
 // Registration returns an activation's registration.

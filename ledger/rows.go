@@ -121,14 +121,14 @@ func (t *Tx) PutProduct(ctx context.Context, p Product) error {
 // Product returns a catalog product.
 func (t *Tx) Product(ctx context.Context, code string) (Product, error) {
 	var p Product
-	err := t.queryRow(ctx, `SELECT code, name, model, params FROM products WHERE code = ?`, code).
+	err := t.queryRowDirect(ctx, `SELECT code, name, model, params FROM products WHERE code = ?`, code).
 		Scan(&p.Code, &p.Name, &p.Model, &p.Params)
 	return p, notFound(err, "product "+code)
 }
 
 // Products returns the catalog, by code.
 func (t *Tx) Products(ctx context.Context) ([]Product, error) {
-	rows, err := t.query(ctx, `SELECT code, name, model, params FROM products ORDER BY code`)
+	rows, err := t.queryDirect(ctx, `SELECT code, name, model, params FROM products ORDER BY code`)
 	return collect(rows, err, func(r scanner) (Product, error) {
 		var p Product
 		err := r.Scan(&p.Code, &p.Name, &p.Model, &p.Params)
@@ -146,7 +146,7 @@ func (t *Tx) InsertOrder(ctx context.Context, o Order) error {
 // Order returns an order without locking it.
 func (t *Tx) Order(ctx context.Context, id string) (Order, error) {
 	var o Order
-	err := t.queryRow(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`, id).
+	err := t.queryRowDirect(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`, id).
 		Scan(&o.ID, &o.Fulfillment, &o.Email, &o.Created)
 	return o, notFound(err, "order "+id)
 }
@@ -164,7 +164,7 @@ func (t *Tx) LockOrders(ctx context.Context, ids ...string) (map[string]Order, e
 			continue
 		}
 		var o Order
-		err := t.queryRow(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`+t.forUpdate(), id).
+		err := t.queryRowDirect(ctx, `SELECT order_id, fulfillment, email, created FROM orders WHERE order_id = ?`+t.forUpdate(), id).
 			Scan(&o.ID, &o.Fulfillment, &o.Email, &o.Created)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
@@ -173,7 +173,7 @@ func (t *Tx) LockOrders(ctx context.Context, ids ...string) (map[string]Order, e
 			return nil, err
 		}
 		if t.dialect == Postgres {
-			rows, err := t.query(ctx, `SELECT product FROM order_lines WHERE order_id = ? ORDER BY product FOR UPDATE`, id)
+			rows, err := t.queryDirect(ctx, `SELECT product FROM order_lines WHERE order_id = ? ORDER BY product FOR UPDATE`, id)
 			if err != nil {
 				return nil, err
 			}
@@ -193,7 +193,7 @@ func (t *Tx) InsertLine(ctx context.Context, l Line) error {
 
 // Lines returns an order's lines, by product.
 func (t *Tx) Lines(ctx context.Context, order string) ([]Line, error) {
-	rows, err := t.query(ctx, `SELECT order_id, product, seats, expires, created, cancelled FROM order_lines WHERE order_id = ? ORDER BY product`, order)
+	rows, err := t.queryDirect(ctx, `SELECT order_id, product, seats, expires, created, cancelled FROM order_lines WHERE order_id = ? ORDER BY product`, order)
 	return collect(rows, err, func(r scanner) (Line, error) {
 		var l Line
 		err := r.Scan(&l.Order, &l.Product, &l.Seats, &l.Expires, &l.Created, &l.Cancelled)
@@ -219,7 +219,7 @@ func (t *Tx) PutPool(ctx context.Context, p Pool) error {
 
 // Pools returns an order's named pools.
 func (t *Tx) Pools(ctx context.Context, order string) ([]Pool, error) {
-	rows, err := t.query(ctx, `SELECT order_id, product, name, seats FROM pools WHERE order_id = ? ORDER BY product, name`, order)
+	rows, err := t.queryDirect(ctx, `SELECT order_id, product, name, seats FROM pools WHERE order_id = ? ORDER BY product, name`, order)
 	return collect(rows, err, func(r scanner) (Pool, error) {
 		var p Pool
 		err := r.Scan(&p.Order, &p.Product, &p.Name, &p.Seats)
@@ -238,25 +238,26 @@ func scanActivation(s scanner) (Activation, error) {
 
 // InsertActivation records a new activation.
 func (t *Tx) InsertActivation(ctx context.Context, a Activation) error {
-	_, err := t.exec(ctx, `INSERT INTO activations (`+activationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
-		a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason)
-	if err == nil {
-		t.counters().acts[a.ID] = [2]string{a.Email, a.Method}
-	}
-	return err
+	return t.InsertActivations(ctx, []Activation{a})
 }
 
-// Activation returns an activation, locked against other writers.
+// Activation returns an activation, locked against other writers (one
+// this transaction wrote is its own).
 func (t *Tx) Activation(ctx context.Context, id string) (Activation, error) {
-	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`+t.forUpdate(), id))
+	if a, ok := t.w.activation(id); ok {
+		return a, nil
+	}
+	a, err := scanActivation(t.queryRowDirect(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`+t.forUpdate(), id))
 	return a, notFound(err, "activation "+id)
 }
 
 // PeekActivation returns an activation without locking it, for reads in
 // View transactions (PostgreSQL refuses FOR UPDATE in a read-only one).
 func (t *Tx) PeekActivation(ctx context.Context, id string) (Activation, error) {
-	a, err := scanActivation(t.queryRow(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`, id))
+	if a, ok := t.w.activation(id); ok {
+		return a, nil
+	}
+	a, err := scanActivation(t.queryRowDirect(ctx, `SELECT `+activationCols+` FROM activations WHERE id = ?`, id))
 	return a, notFound(err, "activation "+id)
 }
 
@@ -271,6 +272,14 @@ func (t *Tx) UpdateActivation(ctx context.Context, a Activation) error {
 	if err := t.rehold(ctx, a); err != nil {
 		return err
 	}
+	if t.w != nil {
+		t.w.acts.add(actWrite{a: a})
+		return nil
+	}
+	return t.updateActivationRow(ctx, a)
+}
+
+func (t *Tx) updateActivationRow(ctx context.Context, a Activation) error {
 	_, err := t.exec(ctx, `UPDATE activations SET machine_hash = ?, machine = ?, host = ?, email = ?, seq = ?, state = ?, grp = ?,
 		updated = ?, released = ?, release_reason = ? WHERE id = ?`,
 		a.MachineHash, a.Machine, a.Host, a.Email, a.Seq, a.State, a.Group, a.Updated, a.Released, a.ReleaseReason, a.ID)
@@ -295,13 +304,7 @@ func prefix(p, cols string) string {
 
 // InsertLicense records an issued license.
 func (t *Tx) InsertLicense(ctx context.Context, l License) error {
-	var nonce any
-	if len(l.Nonce) > 0 {
-		nonce = l.Nonce
-	}
-	_, err := t.exec(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		l.Activation, l.Seq, l.ID, nonce, l.Claims, l.Issued, l.Signer)
-	return err
+	return t.InsertLicenses(ctx, []License{l})
 }
 
 func scanLicense(s scanner) (License, error) {
@@ -325,12 +328,7 @@ func (t *Tx) LatestLicense(ctx context.Context, activation string) (License, err
 
 // InsertAllocation records seats taken by an activation.
 func (t *Tx) InsertAllocation(ctx context.Context, a Allocation) error {
-	_, err := t.exec(ctx, `INSERT INTO allocations (activation_id, order_id, product, pool, grp, units, created, released)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released)
-	if err != nil {
-		return err
-	}
-	return t.count(ctx, a, +1)
+	return t.InsertAllocations(ctx, []Allocation{a})
 }
 
 // UpdateAllocation writes back an allocation's pool, group, units and release time.
@@ -356,7 +354,14 @@ func (t *Tx) UpdateAllocation(ctx context.Context, a Allocation) error {
 const allocationCols = `activation_id, order_id, product, pool, grp, units, created, released`
 
 func (t *Tx) allocations(ctx context.Context, where string, args ...any) ([]Allocation, error) {
-	rows, err := t.query(ctx, `SELECT `+allocationCols+` FROM allocations WHERE `+where+` ORDER BY created, activation_id, order_id, product`, args...)
+	if err := t.sync(ctx); err != nil {
+		return nil, err
+	}
+	return t.allocationsDirect(ctx, where, args...)
+}
+
+func (t *Tx) allocationsDirect(ctx context.Context, where string, args ...any) ([]Allocation, error) {
+	rows, err := t.queryDirect(ctx, `SELECT `+allocationCols+` FROM allocations WHERE `+where+` ORDER BY created, activation_id, order_id, product`, args...)
 	return collect(rows, err, func(r scanner) (Allocation, error) {
 		var a Allocation
 		err := r.Scan(&a.Activation, &a.Order, &a.Product, &a.Pool, &a.Group, &a.Units, &a.Created, &a.Released)
@@ -364,9 +369,23 @@ func (t *Tx) allocations(ctx context.Context, where string, args ...any) ([]Allo
 	})
 }
 
-// ActivationAllocations returns what an activation holds (released rows too).
+// ActivationAllocations returns what an activation holds (released rows
+// too), deferred ones included.
 func (t *Tx) ActivationAllocations(ctx context.Context, activation string) ([]Allocation, error) {
-	return t.allocations(ctx, `activation_id = ?`, activation)
+	out, err := t.allocationsDirect(ctx, `activation_id = ?`, activation)
+	if err != nil || t.w == nil {
+		return out, err
+	}
+	n := len(out)
+	for _, a := range t.w.allocs.todo() {
+		if a.Activation == activation {
+			out = append(out, a)
+		}
+	}
+	if len(out) > n {
+		sortAllocations(out)
+	}
+	return out, nil
 }
 
 // LineAllocations returns every allocation on an order line, released ones too.
@@ -402,7 +421,7 @@ func scanEmail(s scanner) (Email, error) {
 
 // Email returns the approval row of an address on an order.
 func (t *Tx) Email(ctx context.Context, order, email string) (Email, error) {
-	e, err := scanEmail(t.queryRow(ctx, `SELECT `+emailCols+` FROM emails WHERE order_id = ? AND email = ?`, order, email))
+	e, err := scanEmail(t.queryRowDirect(ctx, `SELECT `+emailCols+` FROM emails WHERE order_id = ? AND email = ?`, order, email))
 	return e, notFound(err, "e-mail "+email+" on order "+order)
 }
 
@@ -433,8 +452,19 @@ func (t *Tx) InsertReceipt(ctx context.Context, id []byte, activation string, se
 
 // QueueMail puts a message in the outbox.
 func (t *Tx) QueueMail(ctx context.Context, m Mail) error {
-	_, err := t.exec(ctx, `INSERT INTO outbox (to_addr, subject, body, created) VALUES (?, ?, ?, ?)`, m.To, m.Subject, m.Body, m.Created)
-	return err
+	if t.w != nil {
+		t.w.mails.add(m)
+		return nil
+	}
+	return t.queueMailRows(ctx, []Mail{m})
+}
+
+func (t *Tx) queueMailRows(ctx context.Context, ms []Mail) error {
+	rows := make([][]any, len(ms))
+	for i, m := range ms {
+		rows[i] = []any{m.To, m.Subject, m.Body, m.Created}
+	}
+	return t.insertRows(ctx, `INSERT INTO outbox (to_addr, subject, body, created)`, 4, rows, "")
 }
 
 // PendingMail returns up to limit unsent messages, oldest first.
@@ -462,9 +492,7 @@ func (t *Tx) MarkMail(ctx context.Context, id, sentAt int64, errMsg string) erro
 
 // Audit appends an entry to the audit log.
 func (t *Tx) Audit(ctx context.Context, e AuditEntry) error {
-	_, err := t.exec(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.At, e.Actor, e.Action, e.Order, e.Activation, e.Detail)
-	return err
+	return t.AuditAll(ctx, []AuditEntry{e})
 }
 
 // AuditLog returns the audit entries about an order or an activation
@@ -558,10 +586,6 @@ func inList(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// inChunk bounds the placeholders of one IN list, far below SQLite's and
-// PostgreSQL's limits on bound parameters.
-const inChunk = 32
-
 // LicensesByNonce returns the licenses that answered any of the requests
 // with the given nonces, keyed by nonce: one query for a batch instead of
 // one per request.
@@ -597,11 +621,10 @@ func (t *Tx) ActiveActivationsByKey(ctx context.Context, keys [][]byte) (map[str
 }
 
 // queryIn runs the query that text builds around an IN list of vals, in
-// chunks of at most inChunk placeholders (one query text per chunk length,
-// so at most inChunk of them stay prepared), and calls scan for every row.
+// chunks (see chunk), and calls scan for every row.
 func (t *Tx) queryIn(ctx context.Context, vals [][]byte, text func(list string) string, scan func(*sql.Rows) error) error {
 	for len(vals) > 0 {
-		chunk := vals[:min(len(vals), inChunk)]
+		chunk := vals[:chunk(len(vals), 1)]
 		vals = vals[len(chunk):]
 		args := make([]any, len(chunk))
 		for i, v := range chunk {
@@ -625,21 +648,19 @@ func (t *Tx) queryIn(ctx context.Context, vals [][]byte, text func(list string) 
 	return nil
 }
 
-// rowsChunk bounds the rows of one multi-row INSERT.
-const rowsChunk = 32
-
-// insertRows inserts rows of ncol values each with multi-row INSERTs of
-// at most rowsChunk rows: one statement for a batch instead of one per row.
-func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any) error {
+// insertRows inserts rows of ncol values each with multi-row INSERTs (see
+// chunk), tail (an ON CONFLICT clause, or "") after the values: one
+// statement for a batch instead of one per row.
+func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any, tail string) error {
 	one := "(" + inList(ncol) + ")"
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), rowsChunk)]
+		chunk := rows[:chunk(len(rows), ncol)]
 		rows = rows[len(chunk):]
 		args := make([]any, 0, len(chunk)*ncol)
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
-		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ")
+		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ") + tail
 		if _, err := t.exec(ctx, q, args...); err != nil {
 			return err
 		}
@@ -649,20 +670,36 @@ func (t *Tx) insertRows(ctx context.Context, head string, ncol int, rows [][]any
 
 // InsertLicenses records issued licenses, in order.
 func (t *Tx) InsertLicenses(ctx context.Context, ls []License) error {
+	if t.w != nil {
+		t.w.lics.add(ls...)
+		return nil
+	}
+	return t.insertLicenseRows(ctx, ls)
+}
+
+func (t *Tx) insertLicenseRows(ctx context.Context, ls []License) error {
 	rows := make([][]any, len(ls))
 	for i, l := range ls {
 		rows[i] = []any{l.Activation, l.Seq, l.ID, nullBytes(l.Nonce), l.Claims, l.Issued, l.Signer}
 	}
-	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer)`, 7, rows)
+	return t.insertRows(ctx, `INSERT INTO licenses (activation_id, seq, cti, nonce, claims, issued, signer)`, 7, rows, "")
 }
 
 // AuditAll appends entries to the audit log, in order.
 func (t *Tx) AuditAll(ctx context.Context, es []AuditEntry) error {
+	if t.w != nil {
+		t.w.audits.add(es...)
+		return nil
+	}
+	return t.auditRows(ctx, es)
+}
+
+func (t *Tx) auditRows(ctx context.Context, es []AuditEntry) error {
 	rows := make([][]any, len(es))
 	for i, e := range es {
 		rows[i] = []any{e.At, e.Actor, e.Action, e.Order, e.Activation, e.Detail}
 	}
-	return t.insertRows(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail)`, 6, rows)
+	return t.insertRows(ctx, `INSERT INTO audit (at, actor, action, order_id, activation_id, detail)`, 6, rows, "")
 }
 
 // scanner is what a row scan needs: *sql.Row and *sql.Rows both are.
@@ -689,12 +726,11 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 // InsertActivations records new activations with multi-row inserts: one
 // statement per rowsChunk activations instead of one each.
 func (t *Tx) InsertActivations(ctx context.Context, as []Activation) error {
-	rows := make([][]any, len(as))
-	for i, a := range as {
-		rows[i] = []any{a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
-			a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason}
-	}
-	if err := t.insertRows(ctx, `INSERT INTO activations (`+activationCols+`)`, 14, rows); err != nil {
+	if t.w != nil {
+		for _, a := range as {
+			t.w.acts.add(actWrite{a: a, isNew: true})
+		}
+	} else if err := t.insertActivationRows(ctx, as); err != nil {
 		return err
 	}
 	c := t.counters()
@@ -704,14 +740,21 @@ func (t *Tx) InsertActivations(ctx context.Context, as []Activation) error {
 	return nil
 }
 
+func (t *Tx) insertActivationRows(ctx context.Context, as []Activation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.ID, a.InstallKey, a.MachineHash, a.Machine, a.Host, a.Email, a.Method, a.Group,
+			a.Seq, a.State, a.Created, a.Updated, a.Released, a.ReleaseReason}
+	}
+	return t.insertRows(ctx, `INSERT INTO activations (`+activationCols+`)`, 14, rows, "")
+}
+
 // InsertAllocations records seats taken, like InsertAllocation, with
 // multi-row inserts.
 func (t *Tx) InsertAllocations(ctx context.Context, as []Allocation) error {
-	rows := make([][]any, len(as))
-	for i, a := range as {
-		rows[i] = []any{a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released}
-	}
-	if err := t.insertRows(ctx, `INSERT INTO allocations (`+allocationCols+`)`, 8, rows); err != nil {
+	if t.w != nil {
+		t.w.allocs.add(as...)
+	} else if err := t.insertAllocationRows(ctx, as); err != nil {
 		return err
 	}
 	for _, a := range as {
@@ -720,6 +763,14 @@ func (t *Tx) InsertAllocations(ctx context.Context, as []Allocation) error {
 		}
 	}
 	return nil
+}
+
+func (t *Tx) insertAllocationRows(ctx context.Context, as []Allocation) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.Activation, a.Order, a.Product, a.Pool, a.Group, a.Units, a.Created, a.Released}
+	}
+	return t.insertRows(ctx, `INSERT INTO allocations (`+allocationCols+`)`, 8, rows, "")
 }
 
 // VendorKey is a vendor public key the desk signs with.
@@ -734,7 +785,7 @@ type VendorKey struct {
 // VendorKeys returns every vendor key the ledger knows, listed or removed,
 // oldest first.
 func (t *Tx) VendorKeys(ctx context.Context) ([]VendorKey, error) {
-	rows, err := t.query(ctx, `SELECT key_id, public_key, added, how, removed FROM vendor_keys ORDER BY added, key_id`)
+	rows, err := t.queryDirect(ctx, `SELECT key_id, public_key, added, how, removed FROM vendor_keys ORDER BY added, key_id`)
 	return collect(rows, err, func(r scanner) (VendorKey, error) {
 		var k VendorKey
 		err := r.Scan(&k.ID, &k.Public, &k.Added, &k.How, &k.Removed)
@@ -757,8 +808,15 @@ func (t *Tx) RemoveVendorKey(ctx context.Context, id string, at int64) error {
 
 // HostGroupHypervisor returns the hypervisor recorded for a per-host group.
 func (t *Tx) HostGroupHypervisor(ctx context.Context, grp string) (string, bool, error) {
+	if t.w != nil {
+		for _, h := range t.w.hosts.rows {
+			if h.grp == grp {
+				return h.hypervisor, true, nil
+			}
+		}
+	}
 	var h string
-	err := t.queryRow(ctx, `SELECT hypervisor FROM host_groups WHERE grp = ?`, grp).Scan(&h)
+	err := t.queryRowDirect(ctx, `SELECT hypervisor FROM host_groups WHERE grp = ?`, grp).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -767,6 +825,18 @@ func (t *Tx) HostGroupHypervisor(ctx context.Context, grp string) (string, bool,
 
 // InsertHostGroup records the hypervisor of a per-host group.
 func (t *Tx) InsertHostGroup(ctx context.Context, grp, hypervisor string, at int64) error {
-	_, err := t.exec(ctx, `INSERT INTO host_groups (grp, hypervisor, first_seen) VALUES (?, ?, ?)`, grp, hypervisor, at)
-	return err
+	h := hostGroup{grp, hypervisor, at}
+	if t.w != nil {
+		t.w.hosts.add(h)
+		return nil
+	}
+	return t.insertHostGroupRows(ctx, []hostGroup{h})
+}
+
+func (t *Tx) insertHostGroupRows(ctx context.Context, hs []hostGroup) error {
+	rows := make([][]any, len(hs))
+	for i, h := range hs {
+		rows[i] = []any{h.grp, h.hypervisor, h.at}
+	}
+	return t.insertRows(ctx, `INSERT INTO host_groups (grp, hypervisor, first_seen)`, 3, rows, "")
 }

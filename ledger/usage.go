@@ -95,7 +95,7 @@ func (t *Tx) Usage(ctx context.Context, order, product, pool string) (Usage, err
 	k := usageKey{order, product, pool}
 	u, ok := c.usageBase[k]
 	if !ok {
-		err := t.queryRow(ctx, `SELECT units, released_units, groups, groups_ever FROM pool_usage
+		err := t.queryRowDirect(ctx, `SELECT units, released_units, groups, groups_ever FROM pool_usage
 			WHERE order_id = ? AND product = ? AND pool = ?`, order, product, pool).
 			Scan(&u.Units, &u.ReleasedUnits, &u.Groups, &u.GroupsEver)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -116,7 +116,7 @@ func (t *Tx) GroupUsage(ctx context.Context, order, product, pool, grp string) (
 	k := groupKey{order, product, pool, grp}
 	g, ok := c.groupBase[k]
 	if !ok {
-		err := t.queryRow(ctx, `SELECT members, ever FROM group_usage
+		err := t.queryRowDirect(ctx, `SELECT members, ever FROM group_usage
 			WHERE order_id = ? AND product = ? AND pool = ? AND grp = ?`, order, product, pool, grp).Scan(&g.Members, &g.Ever)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return GroupUsage{}, err
@@ -149,7 +149,7 @@ func (t *Tx) holders(ctx context.Context, order, kind string) ([]string, error) 
 	base, ok := c.holderBase[order]
 	if !ok {
 		base = map[holderKey]int64{}
-		rows, err := t.query(ctx, `SELECT kind, value, holders FROM order_holders WHERE order_id = ?`, order)
+		rows, err := t.queryDirect(ctx, `SELECT kind, value, holders FROM order_holders WHERE order_id = ?`, order)
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +284,7 @@ func (t *Tx) activationHolder(ctx context.Context, id string) ([2]string, error)
 		return h, nil
 	}
 	var h [2]string
-	err := t.queryRow(ctx, `SELECT email, method FROM activations WHERE id = ?`, id).Scan(&h[0], &h[1])
+	err := t.queryRowDirect(ctx, `SELECT email, method FROM activations WHERE id = ?`, id).Scan(&h[0], &h[1])
 	if err != nil {
 		return h, notFound(err, "activation "+id)
 	}
@@ -549,36 +549,4 @@ func (c *counters) clone() *counters {
 		out.holderBase[k] = maps.Clone(v)
 	}
 	return out
-}
-
-// Savepoint marks a point in the transaction that RollbackTo returns to:
-// the database's rows and the counters this transaction keeps in memory
-// both. Several requests answered in one transaction each run inside one,
-// so that a refused request takes back only its own changes.
-type Savepoint struct {
-	c *counters
-}
-
-// Savepoint starts a savepoint; end it with Release or RollbackTo.
-func (t *Tx) Savepoint(ctx context.Context) (*Savepoint, error) {
-	if _, err := t.exec(ctx, `SAVEPOINT oat_request`); err != nil {
-		return nil, err
-	}
-	return &Savepoint{c: t.c.clone()}, nil
-}
-
-// Release keeps what was done since the savepoint.
-func (t *Tx) Release(ctx context.Context, s *Savepoint) error {
-	_, err := t.exec(ctx, `RELEASE SAVEPOINT oat_request`)
-	return err
-}
-
-// RollbackTo takes back what was done since the savepoint and ends it.
-func (t *Tx) RollbackTo(ctx context.Context, s *Savepoint) error {
-	if _, err := t.exec(ctx, `ROLLBACK TO SAVEPOINT oat_request`); err != nil {
-		return err
-	}
-	t.c = s.c
-	_, err := t.exec(ctx, `RELEASE SAVEPOINT oat_request`)
-	return err
 }

@@ -190,6 +190,22 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	pool := uploadPool(r)
+	lic, req, ok := s.activate(w, r, data, func(ctx context.Context, v desk.VerifiedRequest) ([]byte, error) {
+		return s.desk.Issue(ctx, v, pool)
+	})
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": licenseFileName(req.Host)}))
+	w.Write(lic)
+}
+
+// activate issues the license that answers data, a request file: the steps
+// an upload (postActivation) and oat activate (postOnlineActivation) share.
+// It answers errors itself; ok says whether to go on and send lic.
+func (s *Server) activate(w http.ResponseWriter, r *http.Request, data []byte, issue func(context.Context, desk.VerifiedRequest) ([]byte, error)) (lic []byte, req request.Request, ok bool) {
 	// Check the file here, so that a wrong or damaged file is a 400 with
 	// a precise reason whatever the desk says, and to name the download.
 	// The desk takes the verified request: the signature is verified
@@ -197,25 +213,24 @@ func (s *Server) postActivation(w http.ResponseWriter, r *http.Request) {
 	v, err := desk.VerifyRequest(data)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("request file: %w", err))
-		return
+		return nil, req, false
 	}
-	req := v.Request()
+	req = v.Request()
+	// Guessing fulfillment numbers is locked out, online as on the page.
 	if !s.guessesLeft(w, r, req.Order) {
-		return
+		return nil, req, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
 	defer cancel()
-	lic, err := s.desk.Issue(ctx, v, uploadPool(r))
+	lic, err = issue(ctx, v)
 	if err != nil {
 		if errors.Is(err, ErrWrongOrder) {
 			s.guesses.failed(req.Order, s.clientIP(r))
 		}
 		s.fail(w, r, err)
-		return
+		return nil, req, false
 	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": licenseFileName(req.Host)}))
-	w.Write(lic)
+	return lic, req, true
 }
 
 // uploadPool is the license pool an activation asks for (A12, FAQ 2.22):

@@ -2,14 +2,12 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 
 	"github.com/oat-toolkit/oat/checkin"
-	"github.com/oat-toolkit/oat/desk"
 	"github.com/oat-toolkit/oat/keys"
 	"github.com/oat-toolkit/oat/release"
 	"github.com/oat-toolkit/oat/signing"
@@ -71,24 +69,9 @@ func (s *Server) postOnlineActivation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := desk.VerifyRequest(data)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("request file: %w", err))
-		return
-	}
-	req := v.Request()
-	// Guessing fulfillment numbers online is locked out like on the page.
-	if !s.guessesLeft(w, r, req.Order) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), deskTimeout)
-	defer cancel()
-	lic, err := s.online.IssueOnline(ctx, v)
-	if err != nil {
-		if errors.Is(err, ErrWrongOrder) {
-			s.guesses.failed(req.Order, s.clientIP(r))
-		}
-		s.fail(w, r, err)
+	// onlineFile made sure that s.online is set.
+	lic, _, ok := s.activate(w, r, data, s.online.IssueOnline)
+	if !ok {
 		return
 	}
 	s.writeSigned(w, lic)

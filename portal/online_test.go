@@ -98,9 +98,14 @@ func newOnlineServer() *onlineServer {
 }
 
 func (s *onlineServer) request(t *testing.T) []byte {
+	return s.requestWith(t, "FN-1001-A")
+}
+
+// requestWith is a request for order ORD-1001 giving fulfillment number fn.
+func (s *onlineServer) requestWith(t *testing.T, fn string) []byte {
 	nonce := make([]byte, request.NonceSize)
 	rand.Read(nonce)
-	data, err := request.Seal(request.Request{IssuedAt: time.Now().Unix(), Nonce: nonce, Order: "ORD-1001", Fulfillment: "FN-1001-A",
+	data, err := request.Seal(request.Request{IssuedAt: time.Now().Unix(), Nonce: nonce, Order: "ORD-1001", Fulfillment: fn,
 		Email: "it@example.com", Products: []string{"backup-server"}, Host: "srv", Machine: s.fp}, s.priv)
 	if err != nil {
 		t.Fatal(err)
@@ -220,4 +225,17 @@ func TestOnlineNotOffered(t *testing.T) {
 	w := newOnlineWorld(t, func(c *portal.Config) { c.Online = nil })
 	status, body := w.post(t, "/v1/online/checkins", []byte("x"))
 	wantCode(t, status, body, 404, "not_found")
+}
+
+// TestOnlineGuessesAreLockedOut: oat activate guesses fulfillment numbers
+// under the same lockout as an upload (A1): after five wrong ones from one
+// address, each from another installation, even the right one is refused.
+func TestOnlineGuessesAreLockedOut(t *testing.T) {
+	w := newOnlineWorld(t, nil)
+	for range 5 {
+		status, body := w.post(t, "/v1/online/activations", newOnlineServer().requestWith(t, "FN-WRONG"))
+		wantCode(t, status, body, http.StatusForbidden, "not_entitled")
+	}
+	status, body := w.post(t, "/v1/online/activations", newOnlineServer().request(t))
+	wantCode(t, status, body, http.StatusTooManyRequests, "locked_out")
 }

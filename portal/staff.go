@@ -307,35 +307,10 @@ func (s *Server) staffRelease(w http.ResponseWriter, r *http.Request, p *page, s
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// approval page data.
-type approvalView struct {
-	A       *Approval
-	Token   string
-	Expired bool
-}
-
 // approvePage shows a purchaser's approval link. Looking never decides:
 // mail scanners open links, so only the posted form does.
 func (s *Server) approvePage(w http.ResponseWriter, r *http.Request) {
-	p := s.newPage(w, r)
-	p.Title = p.L.T("approve.title")
-	tok := r.URL.Query().Get("t")
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	a, err := s.desk.ApprovalByToken(ctx, tok)
-	switch {
-	case errors.Is(err, ErrExpired) && a != nil:
-		p.Data = approvalView{A: a, Token: tok, Expired: true}
-		s.render(w, r, http.StatusOK, "approve.html", p)
-	case err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrInvalidInput)):
-		p.Error = p.L.T("approve.invalid")
-		s.render(w, r, http.StatusNotFound, "message.html", p)
-	case err != nil:
-		s.deskError(w, r, p, err)
-	default:
-		p.Data = approvalView{A: a, Token: tok}
-		s.render(w, r, http.StatusOK, "approve.html", p)
-	}
+	linkPage(s, w, r, "approve", s.desk.ApprovalByToken)
 }
 
 func (s *Server) approveDecide(w http.ResponseWriter, r *http.Request) {
@@ -384,21 +359,5 @@ func (s *Server) approveDone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) approveRenew(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	p := s.newPage(w, r)
-	p.Title = p.L.T("approve.title")
-	tok := r.PostFormValue("t")
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	if err := s.desk.RenewApproval(ctx, tok); err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidInput) {
-			p.Error = p.L.T("approve.invalid")
-			s.render(w, r, http.StatusNotFound, "message.html", p)
-			return
-		}
-		s.deskError(w, r, p, err)
-		return
-	}
-	p.Flash = p.L.T("approve.renewed")
-	s.render(w, r, http.StatusOK, "message.html", p)
+	s.linkAction(w, r, "approve", s.desk.RenewApproval, "approve.renewed")
 }
