@@ -144,3 +144,29 @@ func BenchmarkWriteBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/file")
 }
+
+// A batch begun and given up (the desk refused the requests) leaves
+// nothing in its directory, whether its files were being made ahead
+// (unnamed) or not (replace: named ones, made only by Write).
+func TestBatchDiscard(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		dir := t.TempDir()
+		var paths []string
+		for i := range 50 {
+			paths = append(paths, filepath.Join(dir, fmt.Sprintf("r%02d.license", i)))
+		}
+		b := atomicfile.NewBatch(paths, 0o600, replace)
+		b.Discard()
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("replace=%v: %d entries left, first %s", replace, len(entries), entries[0].Name())
+		}
+		b = atomicfile.NewBatch(paths, 0o600, replace)
+		if n, err := b.Write(make([][]byte, 3)); n != 0 || err == nil {
+			t.Errorf("replace=%v: Write with 3 contents for 50 files = %d, %v", replace, n, err)
+		}
+		b.Discard()
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("replace=%v: %d entries left after a refused Write", replace, len(entries))
+		}
+	}
+}

@@ -373,6 +373,14 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	} else if err := checkOut(c, out); err != nil {
 		return fmt.Errorf("license %w", err)
 	}
+	var batch *atomicfile.Batch
+	if outDir != "" {
+		// The licenses' files are made (without names: nothing shows in
+		// DIR) while the key is opened and the desk issues; a failure
+		// discards them.
+		batch = atomicfile.NewBatch(order, outputMode, c.Bool("force"))
+		defer batch.Discard()
+	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
 		return err
@@ -396,11 +404,15 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	// The licenses of a batch are written together: each still atomic, with
 	// one sync of their contents and one of the directory for all of them
 	// instead of two fsyncs each (doc/desk.md says why that is enough).
-	files := make([]atomicfile.File, len(issued))
+	// The desk answers in the order of the requests, hence of order.
+	data := make([][]byte, len(order))
 	for i, is := range issued {
-		files[i] = atomicfile.File{Path: filepath.Join(outDir, licenseName(is.Name)), Data: is.File}
+		if len(issued) != len(order) || filepath.Join(outDir, licenseName(is.Name)) != order[i] {
+			return fmt.Errorf("license for %s: the desk answered out of order (the ledger has recorded it: issue the same requests again to get the same licenses)", is.Name)
+		}
+		data[i] = is.File
 	}
-	written, err := writeOutAll(c, files)
+	written, err := writeOutAll(c, batch, order, data)
 	if rerr := e.reportIssued(c, issued[:written], func(is desk.Issued) string { return filepath.Join(outDir, licenseName(is.Name)) }); rerr != nil && err == nil {
 		err = rerr
 	}
