@@ -35,7 +35,7 @@ import (
 //
 //	go test -run '^$' -bench DeskIssueOutDirPhases -benchtime 3x ./bench/
 func BenchmarkDeskIssueOutDirPhases(b *testing.B) {
-	dir := b.TempDir() // kept to the end, as in BenchmarkDeskIssueOutDir
+	dir := quietDir(b) // as in BenchmarkDeskIssueOutDir
 	for _, be := range ledgertest.Backends(b) {
 		b.Run(be.Name, func(b *testing.B) {
 			deskIssueOutDirPhases(b, be.Name, dir, 1500)
