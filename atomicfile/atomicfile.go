@@ -104,12 +104,12 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// ReadCapped reads at most max bytes of path and fails, naming the file, if
+// ReadCapped reads at most limit bytes of path and fails, naming the file, if
 // it is larger: hostile files are bounded before anything parses them.
 // Only regular files are read: a named pipe or a device put in place of a
 // file would otherwise block the reader (holding whatever lock it holds)
 // or feed it without end. The open itself does not block (O_NONBLOCK).
-func ReadCapped(path string, max int64) ([]byte, error) {
+func ReadCapped(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlock, 0)
 	if err != nil {
 		return nil, err
@@ -124,14 +124,34 @@ func ReadCapped(path string, max int64) ([]byte, error) {
 	case !st.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is not a regular file (%s): %w", path, fileKind(st.Mode()), ErrNotRegular)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	// Sized from the file, the buffer takes it in one read (plus the one
+	// that sees the end) instead of growing from 512 bytes.
+	data, err := readAll(io.LimitReader(f, limit+1), min(max(st.Size(), 0), limit)+1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than the %d-byte limit: %w", path, max, ErrTooLarge)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than the %d-byte limit: %w", path, limit, ErrTooLarge)
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll starting with a buffer of size bytes.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append grow it
+		}
+	}
 }
 
 // ErrTooLarge is wrapped by ReadCapped when a file exceeds its cap.

@@ -6,31 +6,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncAll makes the content of files durable. One syncfs(2) writes back
-// the whole file system they are on (they are all in the directories of
-// one batch, hence usually on one file system) in a single journal
-// commit; files on other file systems get their own fsync.
-func syncAll(files []*os.File) error {
-	if len(files) == 0 {
-		return nil
-	}
-	var st0 unix.Stat_t
-	if err := unix.Fstat(int(files[0].Fd()), &st0); err != nil {
-		return err
-	}
-	if err := unix.Syncfs(int(files[0].Fd())); err != nil {
-		return err
-	}
-	for _, f := range files[1:] {
+// syncAll makes the content of files durable. firsts holds one of them
+// per directory of the batch (a temporary file is on its directory's file
+// system). One syncfs(2) per file system writes all of it back in a
+// single pass; usually a batch is on one.
+func syncAll(_ []*os.File, firsts []*os.File) error {
+	done := map[uint64]bool{}
+	for _, f := range firsts {
 		var st unix.Stat_t
 		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 			return err
 		}
-		if st.Dev != st0.Dev {
-			if err := f.Sync(); err != nil {
-				return err
-			}
+		if done[st.Dev] {
+			continue
 		}
+		if err := unix.Syncfs(int(f.Fd())); err != nil {
+			return err
+		}
+		done[st.Dev] = true
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -340,6 +341,7 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	}
 	var in []desk.Input
 	targets := map[string]string{}
+	var order []string // the targets, in the order of the requests
 	for _, path := range c.Args().Slice() {
 		data, err := atomicfile.ReadCapped(path, signing.MaxFileSize)
 		if err != nil {
@@ -353,19 +355,31 @@ func (e *env) deskIssue(c *ucli.Context) error {
 			return fmt.Errorf("requests %s and %s would both be answered in %s", other, path, target)
 		}
 		targets[target] = path
+		order = append(order, target)
 		in = append(in, desk.Input{Name: path, Data: data})
 	}
+	// Every output is checked before the ledger records anything: a seat
+	// must not be taken for a license that cannot be written. The
+	// directory of a batch is looked at once, then each file in it.
 	if outDir != "" {
 		if st, err := os.Stat(outDir); err != nil || !st.IsDir() {
 			return fmt.Errorf("--out-dir %s: not a directory", outDir)
 		}
-	}
-	// Every output is checked before the ledger records anything: a seat
-	// must not be taken for a license that cannot be written.
-	for target := range targets {
-		if err := checkOut(c, target); err != nil {
-			return fmt.Errorf("license %w", err)
+		for _, target := range order {
+			if err := checkOutFile(target, c.Bool("force")); err != nil {
+				return fmt.Errorf("license %w", err)
+			}
 		}
+	} else if err := checkOut(c, out); err != nil {
+		return fmt.Errorf("license %w", err)
+	}
+	var batch *atomicfile.Batch
+	if outDir != "" {
+		// The licenses' files are made (without names: nothing shows in
+		// DIR) while the key is opened and the desk issues; a failure
+		// discards them.
+		batch = atomicfile.NewBatch(order, outputMode, c.Bool("force"))
+		defer batch.Discard()
 	}
 	vendor, err := e.vendorKey(c)
 	if err != nil {
@@ -390,11 +404,15 @@ func (e *env) deskIssue(c *ucli.Context) error {
 	// The licenses of a batch are written together: each still atomic, with
 	// one sync of their contents and one of the directory for all of them
 	// instead of two fsyncs each (doc/desk.md says why that is enough).
-	files := make([]atomicfile.File, len(issued))
+	// The desk answers in the order of the requests, hence of order.
+	data := make([][]byte, len(order))
 	for i, is := range issued {
-		files[i] = atomicfile.File{Path: filepath.Join(outDir, licenseName(is.Name)), Data: is.File}
+		if len(issued) != len(order) || filepath.Join(outDir, licenseName(is.Name)) != order[i] {
+			return fmt.Errorf("license for %s: the desk answered out of order (the ledger has recorded it: issue the same requests again to get the same licenses)", is.Name)
+		}
+		data[i] = is.File
 	}
-	written, err := writeOutAll(c, files)
+	written, err := writeOutAll(c, batch, order, data)
 	if rerr := e.reportIssued(c, issued[:written], func(is desk.Issued) string { return filepath.Join(outDir, licenseName(is.Name)) }); rerr != nil && err == nil {
 		err = rerr
 	}
@@ -405,6 +423,10 @@ func (e *env) deskIssue(c *ucli.Context) error {
 }
 
 func (e *env) printIssued(is desk.Issued, target string) {
+	printIssued(e.stdout, is, target)
+}
+
+func printIssued(w io.Writer, is desk.Issued, target string) {
 	var codes []string
 	for _, p := range is.License.Products {
 		codes = append(codes, p.Code)
@@ -416,7 +438,7 @@ func (e *env) printIssued(is desk.Issued, target string) {
 	case is.New:
 		what = "new activation"
 	}
-	fmt.Fprintf(e.stdout, "%s: activation %s, license %d (%s), host %s: %s\n",
+	fmt.Fprintf(w, "%s: activation %s, license %d (%s), host %s: %s\n",
 		target, is.Activation, is.Sequence, what, is.License.Host, strings.Join(codes, ", "))
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -33,10 +34,13 @@ type issuedJSON struct {
 // needs without scraping text.
 func (e *env) reportIssued(c *ucli.Context, issued []desk.Issued, target func(desk.Issued) string) error {
 	if !c.Bool("json") {
+		// One write for the batch, not one per license.
+		var buf bytes.Buffer
 		for _, is := range issued {
-			e.printIssued(is, target(is))
+			printIssued(&buf, is, target(is))
 		}
-		return nil
+		_, err := e.stdout.Write(buf.Bytes())
+		return err
 	}
 	out := []issuedJSON{}
 	for _, is := range issued {

@@ -35,7 +35,12 @@ func checkOutPath(path string, force bool) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s: %s is not a directory", path, dir)
 	}
-	st, err = os.Lstat(path)
+	return checkOutFile(path, force)
+}
+
+// checkOutFile is checkOutPath for a file in a directory already checked.
+func checkOutFile(path string, force bool) error {
+	st, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -63,20 +68,20 @@ func writeOut(c *ucli.Context, path string, data []byte) error {
 	return cleanWriteError(path, atomicfile.Create(path, data, outputMode))
 }
 
-// writeOutAll writes files as writeOut writes each, as one batch
-// (atomicfile.WriteBatch), and returns how many are in place.
-func writeOutAll(c *ucli.Context, files []atomicfile.File) (int, error) {
-	force := c.Bool("force")
-	if force {
-		for _, f := range files {
-			if err := checkOutPath(f.Path, true); err != nil {
+// writeOutAll writes data[i] to paths[i] through b, begun with
+// atomicfile.NewBatch(paths, outputMode, --force), as writeOut writes
+// each, and returns how many are in place.
+func writeOutAll(c *ucli.Context, b *atomicfile.Batch, paths []string, data [][]byte) (int, error) {
+	if c.Bool("force") {
+		for _, path := range paths {
+			if err := checkOutFile(path, true); err != nil {
 				return 0, err
 			}
 		}
 	}
-	n, err := atomicfile.WriteBatch(files, outputMode, force)
+	n, err := b.Write(data)
 	if err != nil {
-		return n, cleanWriteError(files[min(n, len(files)-1)].Path, err)
+		return n, cleanWriteError(paths[min(n, len(paths)-1)], err)
 	}
 	return n, nil
 }
