@@ -239,7 +239,7 @@ func (t *Tx) writeActivations(ctx context.Context, ops []actWrite) error {
 	return nil
 }
 
-// deferredActivation returns the newest deferred version of an activation.
+// activation returns the newest deferred version of an activation.
 func (w *writes) activation(id string) (Activation, bool) {
 	if w == nil {
 		return Activation{}, false
