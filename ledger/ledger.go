@@ -338,18 +338,20 @@ func (d *DB) run(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("ledger %s: %w", d.name, err)
 	}
+	// Rolled back on every way out but the commit, a panic in fn
+	// included: a transaction left open would hold SQLite's write lock, or
+	// PostgreSQL's row locks, until the process ends. (After a commit,
+	// Rollback does nothing.)
+	defer tx.Rollback()
 	t := &Tx{tx: tx, conn: conn, db: d, dialect: d.dialect, stmts: d.stmts}
 	if err := fn(t); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if t.failed != nil {
-		tx.Rollback()
 		return t.failed
 	}
 	t.mark = nil
 	if err := t.flushAll(ctx); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

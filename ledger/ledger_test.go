@@ -110,6 +110,43 @@ func TestOpenErrors(t *testing.T) {
 
 // TestReadersBesideWriter: a consistent read does not wait for a writer
 // that holds the write lock (WAL on SQLite, MVCC on PostgreSQL).
+// A panic in a transaction's function rolls it back: the Issuer recovers
+// from one and goes on, so a transaction left open would keep the write
+// lock (SQLite) or the row's lock (PostgreSQL) from every later one.
+func TestPanicRollsBack(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range ledgertest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.DSN)
+			if _, _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			o := ledger.Order{ID: "O1", Fulfillment: "F", Email: "e@x", Created: 1}
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Fatal("no panic")
+					}
+				}()
+				db.Update(ctx, func(tx *ledger.Tx) error {
+					if err := tx.InsertOrder(ctx, o); err != nil {
+						return err
+					}
+					panic("in the transaction")
+				})
+			}()
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			// The same order again: it waits for the panicked
+			// transaction's row on PostgreSQL and for the write lock on
+			// SQLite, unless that transaction was rolled back.
+			if err := db.Update(tctx, func(tx *ledger.Tx) error { return tx.InsertOrder(tctx, o) }); err != nil {
+				t.Fatalf("after a panic in a transaction: %v", err)
+			}
+		})
+	}
+}
+
 func TestReadersBesideWriter(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
