@@ -17,10 +17,7 @@ func TestBatchRows(t *testing.T) {
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			const n = 300 // full chunks, a multiple of 8 and a rest
 			var acts []ledger.Activation
 			var lics []ledger.License

@@ -21,10 +21,7 @@ func TestDeferredWrites(t *testing.T) {
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			err := db.Update(ctx, func(tx *ledger.Tx) error {
 				for _, q := range schema1Rows[:4] {
 					if err := tx.ExecForTest(ctx, q); err != nil {

@@ -22,6 +22,16 @@ func open(t *testing.T, dsn string) *ledger.DB {
 	return db
 }
 
+// migrated is open with the newest schema.
+func migrated(t *testing.T, dsn string) *ledger.DB {
+	t.Helper()
+	db := open(t, dsn)
+	if _, _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
@@ -62,10 +72,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			err := db.Update(ctx, func(tx *ledger.Tx) error {
 				return tx.Audit(ctx, ledger.AuditEntry{At: 1, Actor: "test", Action: "x", Detail: "{}"})
 			})
@@ -117,10 +124,7 @@ func TestPanicRollsBack(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			o := ledger.Order{ID: "O1", Fulfillment: "F", Email: "e@x", Created: 1}
 			func() {
 				defer func() {
@@ -151,10 +155,7 @@ func TestReadersBesideWriter(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			read := make(chan error, 1)
 			err := db.Update(ctx, func(tx *ledger.Tx) error {
 				if err := tx.InsertOrder(ctx, ledger.Order{ID: "O1", Fulfillment: "F", Email: "e@x", Created: 1}); err != nil {

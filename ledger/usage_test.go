@@ -214,10 +214,7 @@ func TestUsedCannotExceedSeats(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range ledgertest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			db := open(t, b.DSN)
-			if _, _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := migrated(t, b.DSN)
 			err := db.Update(ctx, func(tx *ledger.Tx) error {
 				for _, q := range schema1Rows[:4] {
 					if err := tx.ExecForTest(ctx, q); err != nil {
