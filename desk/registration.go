@@ -39,13 +39,31 @@ func (d *Desk) queueRegistration(ctx context.Context, tx *ledger.Tx, act ledger.
 	if link == nil {
 		link = RegistrationLink("")
 	}
-	token := newToken()
+	token := registrationToken(act.ID)
 	r := ledger.Registration{Activation: act.ID, Order: order, Email: act.Email, Host: act.Host,
 		TokenHash: hashToken(token), TokenExpires: now + int64(RegistrationTTL/time.Second), Sent: now}
 	if err := tx.PutRegistration(ctx, r); err != nil {
 		return err
 	}
 	return tx.QueueMail(ctx, registrationMail(r, link(token), now))
+}
+
+// registrationToken is a new registration link token for an activation:
+// its ID, a dot, and 192 random bits. The ledger keeps the whole token's
+// hash and finds the row by the ID (primary key), so the hash needs no
+// index of its own (schema 9).
+func registrationToken(activation string) string {
+	return activation + "." + newToken()
+}
+
+// tokenActivation is the activation a registration token names, or ""
+// for a token mailed before schema 9 (random bits only, no dot).
+func tokenActivation(token string) string {
+	id, _, ok := strings.Cut(token, ".")
+	if !ok || !strings.HasPrefix(id, "act-") {
+		return ""
+	}
+	return id
 }
 
 // registrationMail is the registration mail, in Japanese and English.
@@ -75,7 +93,7 @@ func (d *Desk) RegistrationByToken(ctx context.Context, token string) (*Registra
 	// PostgreSQL), which a read-only transaction refuses.
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
 		var err error
-		r, err = tx.RegistrationByToken(ctx, hashToken(token))
+		r, err = tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
 		return err
 	})
 	if err != nil {
@@ -95,7 +113,7 @@ func (d *Desk) ConfirmRegistration(ctx context.Context, token string) (*Registra
 	now := d.now().Unix()
 	var v *RegistrationView
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
-		r, err := tx.RegistrationByToken(ctx, hashToken(token))
+		r, err := tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
 		if err != nil {
 			return err
 		}
@@ -126,7 +144,7 @@ func (d *Desk) RenewRegistration(ctx context.Context, token string, link func(st
 	now := d.now().Unix()
 	var v *RegistrationView
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
-		r, err := tx.RegistrationByToken(ctx, hashToken(token))
+		r, err := tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
 		if err != nil {
 			return err
 		}
@@ -136,7 +154,7 @@ func (d *Desk) RenewRegistration(ctx context.Context, token string, link func(st
 		case r.TokenExpires >= now:
 			return fmt.Errorf("%w: the registration link is valid until %s UTC; use it", ErrConflict, timeUTC(r.TokenExpires).Format("2006-01-02 15:04"))
 		}
-		fresh := newToken()
+		fresh := registrationToken(r.Activation)
 		r.TokenHash, r.TokenExpires, r.Sent = hashToken(fresh), now+int64(RegistrationTTL/time.Second), now
 		if err := tx.PutRegistration(ctx, r); err != nil {
 			return err

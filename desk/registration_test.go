@@ -1,6 +1,7 @@
 package desk_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,21 @@ func TestRuleA7_RegistrationMailForEveryActivation(t *testing.T) {
 			t.Fatalf("registration mail to %s:\n%s", m.To, m.Body)
 		}
 		token := tokenIn(t, m)
+		// The link names its activation (the ledger finds the row by it);
+		// only the whole token opens it.
+		if !strings.HasPrefix(token, off.Activation+".") {
+			t.Fatalf("link token %q does not name activation %s", token, off.Activation)
+		}
+		other := tokenIn(t, mail[1])
+		_, secret, _ := strings.Cut(other, ".")
+		for _, bad := range []string{off.Activation + "." + secret, off.Activation + ".", off.Activation, token[:len(token)-1], "act-x." + secret} {
+			if _, err := fx.desk.RegistrationByToken(ctx, bad); !errors.Is(err, ledger.ErrNotFound) {
+				t.Errorf("RegistrationByToken(%q) = %v, want not found", bad, err)
+			}
+			if _, err := fx.desk.ConfirmRegistration(ctx, bad); !errors.Is(err, ledger.ErrNotFound) {
+				t.Errorf("ConfirmRegistration(%q) = %v, want not found", bad, err)
+			}
+		}
 		if v := activationView(t, fx, "O1", off.Activation); v.EmailVerified || v.Registration != "waiting" {
 			t.Errorf("before confirming: %+v", v)
 		}

@@ -1,6 +1,10 @@
 package ledger
 
-import "context"
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+)
 
 // Registration is the registration mail of an activation (FAQ 2.1, 2.9):
 // the address it went to, its link (hashed token, valid until
@@ -43,9 +47,13 @@ func (t *Tx) putRegistrationRows(ctx context.Context, rs []Registration) error {
 		r := rs[last[id]]
 		rows = append(rows, []any{r.Activation, r.Order, r.Email, r.Host, r.TokenHash, r.TokenExpires, r.Sent, r.Verified})
 	}
+	// A row found by its token hash alone (by_hash = 1, a link mailed
+	// before schema 9) stays so while its token is the same; a new token
+	// names its activation and leaves the hash index.
 	return t.insertRows(ctx, `INSERT INTO registrations (`+registrationCols+`)`, 8, rows,
 		` ON CONFLICT (activation_id) DO UPDATE SET order_id = excluded.order_id, email = excluded.email, host = excluded.host,
-			token_hash = excluded.token_hash, token_expires = excluded.token_expires, sent = excluded.sent, verified = excluded.verified`)
+			token_hash = excluded.token_hash, token_expires = excluded.token_expires, sent = excluded.sent, verified = excluded.verified,
+			by_hash = CASE WHEN registrations.token_hash = excluded.token_hash THEN registrations.by_hash ELSE 0 END`)
 }
 
 // Registration returns an activation's registration.
@@ -54,8 +62,18 @@ func (t *Tx) Registration(ctx context.Context, activation string) (Registration,
 	return r, notFound(err, "registration of activation "+activation)
 }
 
-// RegistrationByToken returns the registration whose link token hashes to hash.
-func (t *Tx) RegistrationByToken(ctx context.Context, hash []byte) (Registration, error) {
-	r, err := scanRegistration(t.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE token_hash = ?`+t.forUpdate(), hash))
+// RegistrationByToken returns the registration of activation whose link
+// token hashes to hash. An activation of "" is a link mailed before schema
+// 9, which names none: it is found by its hash among those links only.
+// The hash is compared in constant time; a wrong one is ErrNotFound.
+func (t *Tx) RegistrationByToken(ctx context.Context, activation string, hash []byte) (Registration, error) {
+	if activation == "" {
+		r, err := scanRegistration(t.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE token_hash = ? AND by_hash = 1`+t.forUpdate(), hash))
+		return r, notFound(err, "registration link")
+	}
+	r, err := scanRegistration(t.queryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE activation_id = ?`+t.forUpdate(), activation))
+	if err == nil && subtle.ConstantTimeCompare(r.TokenHash, hash) != 1 {
+		return Registration{}, notFound(sql.ErrNoRows, "registration link")
+	}
 	return r, notFound(err, "registration link")
 }

@@ -332,6 +332,38 @@ var migrations = []migration{{
 	common: []string{
 		`ALTER TABLE order_lines ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0`,
 	},
+}, {
+	// Version 9 (issue 16): a registration link names its activation
+	// (Tx.RegistrationByToken), so the token hash needs no index of its
+	// own. A unique index on a hash is a random key: every activation
+	// wrote a page of it at commit. Links mailed before this version
+	// carry only the token; their rows keep by_hash = 1 and a partial
+	// index finds them, until a new link replaces theirs.
+	sqlite: []string{
+		// SQLite cannot drop a column's UNIQUE: the table is rebuilt.
+		`CREATE TABLE registrations_v9 (
+			activation_id TEXT PRIMARY KEY REFERENCES activations(id),
+			order_id      TEXT NOT NULL,
+			email         TEXT NOT NULL,
+			host          TEXT NOT NULL,
+			token_hash    BLOB NOT NULL,
+			token_expires BIGINT NOT NULL,
+			sent          BIGINT NOT NULL,
+			verified      BIGINT NOT NULL DEFAULT 0,
+			by_hash       BIGINT NOT NULL DEFAULT 0
+		)`,
+		`INSERT INTO registrations_v9 (activation_id, order_id, email, host, token_hash, token_expires, sent, verified, by_hash)
+			SELECT activation_id, order_id, email, host, token_hash, token_expires, sent, verified, 1 FROM registrations`,
+		`DROP TABLE registrations`,
+		`ALTER TABLE registrations_v9 RENAME TO registrations`,
+		`CREATE UNIQUE INDEX registrations_by_hash ON registrations(token_hash) WHERE by_hash = 1`,
+	},
+	postgres: []string{
+		`ALTER TABLE registrations DROP CONSTRAINT registrations_token_hash_key`,
+		`ALTER TABLE registrations ADD COLUMN by_hash BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE registrations SET by_hash = 1`,
+		`CREATE UNIQUE INDEX registrations_by_hash ON registrations(token_hash) WHERE by_hash = 1`,
+	},
 }}
 
 // SchemaVersion is the newest schema this oat knows.

@@ -226,7 +226,7 @@ func TestRuleA12_ActivationFromAPool(t *testing.T) {
 	}
 }
 
-var registerRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/register\?t=[A-Za-z0-9_%-]+`)
+var registerRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/register\?t=[A-Za-z0-9_.%-]+`)
 
 // TestRuleA7_RegistrationLinkThroughThePortal (FAQ 2.1, 2.9, 2.11): the
 // activation's registration mail links to the portal; the page confirms
