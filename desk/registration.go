@@ -85,6 +85,21 @@ func registrationMail(r ledger.Registration, link string, now int64) ledger.Mail
 	return ledger.Mail{To: r.Email, Subject: fmt.Sprintf("アクティベーションの登録 / Register activation %s", r.Activation), Body: body, Created: now}
 }
 
+// registrationByToken finds, in tx, the registration a link token names.
+func registrationByToken(ctx context.Context, tx *ledger.Tx, token string) (ledger.Registration, error) {
+	return tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
+}
+
+func registrationView(r ledger.Registration) *RegistrationView {
+	return &RegistrationView{Activation: r.Activation, Order: r.Order, Email: r.Email, Host: r.Host, Expires: r.TokenExpires, Verified: r.Verified}
+}
+
+// linkExpired is the answer to a registration link past its 72 hours.
+func linkExpired(r ledger.Registration) error {
+	return fmt.Errorf("%w: the registration link for %s (activation %s) expired on %s UTC", ErrExpired, r.Email, r.Activation,
+		timeUTC(r.TokenExpires).Format("2006-01-02 15:04"))
+}
+
 // RegistrationByToken returns the registration a link token names. An
 // expired link returns the registration and an error wrapping ErrExpired.
 func (d *Desk) RegistrationByToken(ctx context.Context, token string) (*RegistrationView, error) {
@@ -93,16 +108,15 @@ func (d *Desk) RegistrationByToken(ctx context.Context, token string) (*Registra
 	// PostgreSQL), which a read-only transaction refuses.
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
 		var err error
-		r, err = tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
+		r, err = registrationByToken(ctx, tx, token)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	v := &RegistrationView{Activation: r.Activation, Order: r.Order, Email: r.Email, Host: r.Host, Expires: r.TokenExpires, Verified: r.Verified}
+	v := registrationView(r)
 	if r.Verified == 0 && r.TokenExpires < d.now().Unix() {
-		return v, fmt.Errorf("%w: the registration link for %s (activation %s) expired on %s UTC", ErrExpired, r.Email, r.Activation,
-			timeUTC(r.TokenExpires).Format("2006-01-02 15:04"))
+		return v, linkExpired(r)
 	}
 	return v, nil
 }
@@ -113,17 +127,16 @@ func (d *Desk) ConfirmRegistration(ctx context.Context, token string) (*Registra
 	now := d.now().Unix()
 	var v *RegistrationView
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
-		r, err := tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
+		r, err := registrationByToken(ctx, tx, token)
 		if err != nil {
 			return err
 		}
-		v = &RegistrationView{Activation: r.Activation, Order: r.Order, Email: r.Email, Host: r.Host, Expires: r.TokenExpires, Verified: r.Verified}
+		v = registrationView(r)
 		if r.Verified != 0 {
 			return nil
 		}
 		if r.TokenExpires < now {
-			return fmt.Errorf("%w: the registration link for %s (activation %s) expired on %s UTC", ErrExpired, r.Email, r.Activation,
-				timeUTC(r.TokenExpires).Format("2006-01-02 15:04"))
+			return linkExpired(r)
 		}
 		r.Verified, v.Verified = now, now
 		if err := tx.PutRegistration(ctx, r); err != nil {
@@ -144,7 +157,7 @@ func (d *Desk) RenewRegistration(ctx context.Context, token string, link func(st
 	now := d.now().Unix()
 	var v *RegistrationView
 	err := d.db.Update(ctx, func(tx *ledger.Tx) error {
-		r, err := tx.RegistrationByToken(ctx, tokenActivation(token), hashToken(token))
+		r, err := registrationByToken(ctx, tx, token)
 		if err != nil {
 			return err
 		}
@@ -162,7 +175,7 @@ func (d *Desk) RenewRegistration(ctx context.Context, token string, link func(st
 		if err := tx.QueueMail(ctx, registrationMail(r, link(fresh), now)); err != nil {
 			return err
 		}
-		v = &RegistrationView{Activation: r.Activation, Order: r.Order, Email: r.Email, Host: r.Host, Expires: r.TokenExpires}
+		v = registrationView(r)
 		return audit(ctx, tx, now, r.Email, "registration.renew", r.Order, r.Activation, map[string]any{"email": r.Email})
 	})
 	return v, err
