@@ -65,15 +65,8 @@ func deskIssue(b *testing.B, backend string, batch int) {
 	b.ResetTimer()
 	written := bytesWritten()
 	statements := db.Statements()
-	// The crypto bound is sampled between the batches, timer stopped, a
-	// few milliseconds after every 20 ms of issuing, so that both see the
-	// same load on a shared machine; ns/op and the bound each count only
-	// their own work.
-	priv, msg, sig := tbs(b)
-	pub := forge.Public(priv)
-	var issuing, crypto time.Duration
-	pairs := 0
-	since := time.Now()
+	bound := newBoundSampler(b)
+	var issuing time.Duration
 	for i := 0; i < n; i += batch {
 		in := reqs[i:min(i+batch, n)]
 		start := time.Now()
@@ -85,18 +78,11 @@ func deskIssue(b *testing.B, backend string, batch int) {
 		if len(out) != len(in) || len(out[0].File) == 0 {
 			b.Fatal("no license")
 		}
-		if time.Since(since) >= 20*time.Millisecond || i+batch >= n {
-			b.StopTimer()
-			t, k := cryptoPairs(pub, priv, msg, sig, 4*time.Millisecond)
-			crypto, pairs = crypto+t, pairs+k
-			b.StartTimer()
-			since = time.Now()
-		}
+		bound.after(b, i+batch >= n)
 	}
 	b.StopTimer()
 	perReq := float64(issuing.Nanoseconds()) / float64(n)
-	bound := float64(crypto.Nanoseconds()) / float64(pairs)
-	b.ReportMetric(perReq/bound, "x-crypto")
+	b.ReportMetric(perReq/bound.ns(), "x-crypto")
 	b.ReportMetric(1e9/perReq, "req/s")
 	// SQL statements per request (BEGIN and COMMIT not counted): on
 	// PostgreSQL each is a round trip.
@@ -131,6 +117,39 @@ func freshLedger(b *testing.B, backend string) (*ledger.DB, string) {
 	}
 	return db, dsn
 }
+
+// boundSampler samples the crypto bound between the rounds of a
+// benchmark, timer stopped, a few milliseconds after every 20 ms of
+// work, so that the work and the bound see the same load on a shared
+// machine and ns/op counts only the work.
+type boundSampler struct {
+	pub      ed25519.PublicKey
+	priv     ed25519.PrivateKey
+	msg, sig []byte
+	since    time.Time
+	took     time.Duration
+	pairs    int
+}
+
+func newBoundSampler(b *testing.B) *boundSampler {
+	priv, msg, sig := tbs(b)
+	return &boundSampler{pub: forge.Public(priv), priv: priv, msg: msg, sig: sig, since: time.Now()}
+}
+
+// after is called after each round; last says it was the last one.
+func (s *boundSampler) after(b *testing.B, last bool) {
+	if time.Since(s.since) < 20*time.Millisecond && !last {
+		return
+	}
+	b.StopTimer()
+	t, k := cryptoPairs(s.pub, s.priv, s.msg, s.sig, 4*time.Millisecond)
+	s.took, s.pairs = s.took+t, s.pairs+k
+	b.StartTimer()
+	s.since = time.Now()
+}
+
+// ns is the bound: nanoseconds per Verify plus Sign pair.
+func (s *boundSampler) ns() float64 { return float64(s.took.Nanoseconds()) / float64(s.pairs) }
 
 // cryptoPairs times bare Verify plus Sign pairs on the license's
 // Sig_structure, in runs of ten, for at least d, and returns the time

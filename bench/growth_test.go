@@ -87,30 +87,20 @@ func issueGrowth(b *testing.B, backend string, prefill int) {
 	for i := range reqs {
 		reqs[i] = benchRequest(b, "BIG")
 	}
-	priv, msg, sig := tbs(b)
-	pub := forge.Public(priv)
+	bound := newBoundSampler(b)
 	b.ResetTimer()
-	var issuing, crypto time.Duration
-	pairs := 0
-	since := time.Now()
+	var issuing time.Duration
 	for i := range n {
 		start := time.Now()
 		if _, err := d.IssueOne(ctx, vendor, "r", reqs[i], desk.IssueOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		issuing += time.Since(start)
-		if time.Since(since) >= 20*time.Millisecond || i == n-1 {
-			b.StopTimer()
-			t, k := cryptoPairs(pub, priv, msg, sig, 4*time.Millisecond)
-			crypto, pairs = crypto+t, pairs+k
-			b.StartTimer()
-			since = time.Now()
-		}
+		bound.after(b, i == n-1)
 	}
 	b.StopTimer()
 	perReq := float64(issuing.Nanoseconds()) / float64(n)
-	bound := float64(crypto.Nanoseconds()) / float64(pairs)
-	b.ReportMetric(perReq/bound, "x-crypto")
+	b.ReportMetric(perReq/bound.ns(), "x-crypto")
 	b.ReportMetric(1e9/perReq, "req/s")
 	v, err := d.Show(ctx, "BIG")
 	if err != nil {
